@@ -1,0 +1,332 @@
+"""The alerts' database side. Everything that must hold across bot replicas is
+a conditional write the database arbitrates, never a read-then-write in
+Python: a delivery is new when its row inserts (unique delivery key), a host
+is claimed when its cooldown row inserts or an expired one updates, a budget
+slot is taken when (minute, n) inserts. Same SQL on SQLite and PostgreSQL
+(INSERT ... ON CONFLICT DO NOTHING RETURNING, both have it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerts.batch import Batcher
+from bot.alerts.payloads import Alert
+from bot.store.models import AlertBudgetRow, AlertCooldownRow, AlertRow, SlackPostRow
+from bot.store.service import Store
+
+RECEIVED = "received"
+#: alert transactions at once per process on PostgreSQL (below the engine's pool_size)
+PG_PARALLEL = 4
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def current_minute() -> int:
+    """The budget's window: this clock minute (Unix time // 60)."""
+    return int(time.time() // 60)
+
+
+def _utc(dt: datetime | None) -> datetime | None:
+    """Stored in UTC; SQLite gives it back without a zone."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Firing:
+    """The firing alert a resolved one ends."""
+
+    id: int
+    host: str
+    channel: str | None
+    outcome: str
+    starts_at: datetime | None
+
+    @property
+    def decided(self) -> bool:
+        return self.outcome != RECEIVED
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The channel and snapshot covering a firing alert (its own capture's, or
+    its coverer's); settled: nothing about them will change any more."""
+
+    channel: str | None
+    covered_by: int | None
+    snapshot_id: str | None
+    settled: bool
+    host: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """claimed (this alert captures), covered (`holder` captured the host
+    `left` seconds of cooldown ago), budget (this minute's captures are used up)."""
+
+    outcome: str
+    holder: int | None = None
+    left: float = 0.0
+
+
+@dataclass
+class Result:
+    """What became of one new alert row (written in one batch)."""
+
+    id: int
+    outcome: str
+    detail: str = ""
+    host: str = ""
+    route: str = ""
+    channel: str | None = None
+    covered_by: int | None = None
+
+
+class Ledger:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        pg = store.engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if pg else sqlite.insert
+        # Queue this process's transactions here rather than in the database.
+        # SQLite has one writer at a time and makes the others poll for the
+        # lock with sleeps of 1-100 ms. PostgreSQL: the engine keeps
+        # pool_size (5) connections and opens (and then closes) a new one, for
+        # 10-30 ms, for each transaction beyond them: a storm must not do that.
+        self.parallel = PG_PARALLEL if pg else 1
+        self._write = asyncio.Semaphore(self.parallel)
+        self._record_batch = Batcher(self._record_now)
+        self._finish_batch = Batcher(self._finish_now)
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncSession]:
+        async with self._write, self.store.sessions.begin() as s:
+            yield s
+
+    async def warm_up(self) -> None:
+        """Open a connection and compile the intake's statements before the
+        first webhook (a cold first delivery took ~100 ms, and a storm's first
+        deliveries all wait for it). Rolled back: nothing is written."""
+        await asyncio.gather(*(self._warm_one() for _ in range(self.parallel)))
+
+    async def _warm_one(self) -> None:
+        # unique per probe: concurrent probes (and replicas) must not wait on each other
+        tag = f"warm-up {uuid.uuid4().hex}"
+        probe = Alert("warm-up", "firing", tag, "", None, None, {})
+        async with self._write, self.store.sessions() as s:
+            tx = await s.begin()
+            try:
+                await s.execute(self._record_stmt([probe]))
+                await s.execute(self._claim_stmt({tag: -1}, _now(), _now()))
+                await s.execute(select(func.count()).select_from(AlertBudgetRow)
+                                .where(AlertBudgetRow.minute == 0))
+            finally:
+                await tx.rollback()
+
+    # -- deliveries -----------------------------------------------------------------
+    async def record(self, alerts: list[Alert]) -> dict[str, int]:
+        """Insert the alerts not seen before; returns {delivery key: row id}
+        of those. A key already there (or inserted by another replica a moment
+        ago) is simply absent: a duplicate."""
+        if not alerts:
+            return {}
+        keys = {a.key for a in alerts}
+        inserted = await self._record_batch(alerts)
+        return {k: i for k, i in inserted.items() if k in keys}
+
+    async def _record_now(self, alerts: list[Alert]) -> dict[str, int]:
+        unique = list({a.key: a for a in alerts}.values())
+        async with self._tx() as s:
+            return {k: i for k, i in (await s.execute(self._record_stmt(unique))).all()}
+
+    def _record_stmt(self, alerts: list[Alert]) -> Any:
+        t = _now()
+        rows = [dict(delivery_key=a.key, receiver=a.receiver, status=a.status,
+                     fingerprint=a.fingerprint, alertname=a.alertname[:255],
+                     severity=a.severity[:64], starts_at=_utc(a.starts_at),
+                     ends_at=_utc(a.ends_at), labels=a.labels, annotations=a.annotations,
+                     url=a.url, host="", route="", channel=None, outcome=RECEIVED,
+                     detail="", received_at=t)
+                for a in sorted(alerts, key=lambda a: a.key)]  # one lock order: no deadlocks
+        return (self._insert(AlertRow).values(rows)
+                .on_conflict_do_nothing(index_elements=["delivery_key"])
+                .returning(AlertRow.delivery_key, AlertRow.id))
+
+    async def finish(self, results: list[Result]) -> None:
+        """The decisions about new alerts (merged with other webhooks' into one
+        executemany)."""
+        if results:
+            await self._finish_batch(results)
+
+    async def _finish_now(self, results: list[Result]) -> None:
+        # ORM bulk UPDATE by primary key: one executemany
+        params = [dict(id=r.id, outcome=r.outcome, detail=r.detail[:2000], host=r.host[:255],
+                       route=r.route[:64], channel=r.channel, covered_by=r.covered_by)
+                  for r in results]
+        async with self._tx() as s:
+            await s.execute(update(AlertRow), params)
+
+    async def forget(self, ids: list[int]) -> None:
+        """Rows recorded but never decided (the decision failed): gone, so a
+        redelivery is new again."""
+        if ids:
+            async with self._tx() as s:
+                await s.execute(delete(AlertRow).where(AlertRow.id.in_(ids),
+                                                       AlertRow.outcome == RECEIVED))
+
+    async def set_snapshot(self, alert_id: int, snapshot_id: str) -> None:
+        async with self._tx() as s:
+            await s.execute(update(AlertRow).where(AlertRow.id == alert_id)
+                            .values(snapshot_id=snapshot_id))
+
+    async def set_outcome(self, alert_id: int, outcome: str, detail: str) -> None:
+        async with self._tx() as s:
+            await s.execute(update(AlertRow).where(AlertRow.id == alert_id)
+                            .values(outcome=outcome, detail=detail[:2000]))
+
+    # -- storms ---------------------------------------------------------------------
+    async def claim(self, wants: list[tuple[str, int]], cooldown: float, per_minute: int
+                    ) -> dict[str, Claim]:
+        """Claim hosts for captures, each with a slot of this minute's budget,
+        in one transaction of a few statements however many hosts: {host:
+        claim}. wants: (host, alert id) in order; the first alert asking for a
+        host is the one that may capture it. A host claimed without a budget
+        slot is released again (its row was absent or expired: deleting it
+        leaves the same "no cooldown")."""
+        first: dict[str, int] = {}
+        for host, rid in wants:
+            first.setdefault(host, rid)
+        t = _now()
+        until = t + timedelta(seconds=cooldown)
+        out: dict[str, Claim] = {}
+        async with self._tx() as s:
+            claimed = set((await s.scalars(self._claim_stmt(first, until, t))).all())
+            held = [h for h in first if h not in claimed]
+            if held:
+                rows = await s.execute(
+                    select(AlertCooldownRow.host, AlertCooldownRow.alert_id,
+                           AlertCooldownRow.until).where(AlertCooldownRow.host.in_(held)))
+                for h, holder, held_until in rows.all():
+                    left = ((_utc(held_until) or t) - t).total_seconds()
+                    out[h] = Claim("covered", holder, max(0.0, left))
+            order = [h for h in first if h in claimed]
+            granted = await self._budget_slots(s, [first[h] for h in order], per_minute)
+            for h in order[:granted]:
+                out[h] = Claim("claimed", first[h], cooldown)
+            if order[granted:]:
+                await s.execute(delete(AlertCooldownRow).where(
+                    AlertCooldownRow.host.in_(order[granted:])))
+        # a held host whose row vanished meanwhile (pruned): the next alert claims it
+        return {h: out.get(h, Claim("budget")) for h in first}
+
+    def _claim_stmt(self, first: dict[str, int], until: datetime, t: datetime) -> Any:
+        """Inserted, or taken over once expired; a row still in cooldown is
+        left alone and not returned."""
+        ins = self._insert(AlertCooldownRow).values(
+            [dict(host=h, until=until, alert_id=r) for h, r in sorted(first.items())])
+        return ins.on_conflict_do_update(
+            index_elements=["host"],
+            set_={"until": ins.excluded.until, "alert_id": ins.excluded.alert_id},
+            where=AlertCooldownRow.until <= t,
+        ).returning(AlertCooldownRow.host)
+
+    async def _budget_slots(self, s: AsyncSession, rids: list[int], per_minute: int) -> int:
+        """How many of `rids` (the first ones) get a slot of this clock minute.
+        (minute, slot) is unique and slot < per_minute, so all replicas together
+        never take more; a replica losing a race for a slot counts again
+        (READ COMMITTED: each count sees what others committed). Bounded."""
+        minute = current_minute()
+        granted = 0
+        for _ in range(per_minute + 1):
+            if granted == len(rids):
+                break
+            used = int(await s.scalar(select(func.count()).select_from(AlertBudgetRow)
+                                      .where(AlertBudgetRow.minute == minute)) or 0)
+            take = min(len(rids) - granted, per_minute - used)
+            if take <= 0:
+                break
+            got = await s.execute(
+                self._insert(AlertBudgetRow)
+                .values([dict(minute=minute, slot=used + i, alert_id=rids[granted + i])
+                         for i in range(take)])
+                .on_conflict_do_nothing(index_elements=["minute", "slot"])
+                .returning(AlertBudgetRow.slot))
+            granted += len(got.all())
+        return granted
+
+    async def prune(self) -> None:
+        """Expired cooldowns and past minutes' budget slots (alerts stay)."""
+        async with self._tx() as s:
+            await s.execute(delete(AlertCooldownRow).where(AlertCooldownRow.until < _now()))
+            await s.execute(delete(AlertBudgetRow).where(
+                AlertBudgetRow.minute < current_minute() - 1))
+
+    # -- resolution -----------------------------------------------------------------
+    async def firing_for(self, alert: Alert) -> Firing | None:
+        """The firing alert `alert` resolves: the same fingerprint and start
+        (its twin delivery key), else the latest firing one of the fingerprint."""
+        twin = Alert(alert.receiver, "firing", alert.fingerprint, alert.starts_raw,
+                     alert.starts_at, None, alert.labels).key
+        async with self.store.sessions() as s:
+            row = await s.scalar(select(AlertRow).where(AlertRow.delivery_key == twin))
+            if row is None:
+                row = await s.scalar(
+                    select(AlertRow).where(AlertRow.fingerprint == alert.fingerprint,
+                                           AlertRow.status == "firing")
+                    .order_by(AlertRow.id.desc()).limit(1))
+            if row is None:
+                return None
+            return Firing(row.id, row.host, row.channel, row.outcome, _utc(row.starts_at))
+
+    async def coverage(self, alert_id: int) -> Coverage:
+        """Where the resolution of a firing alert goes, as far as known now."""
+        async with self.store.sessions() as s:
+            row = await s.get(AlertRow, alert_id)
+            if row is None:
+                return Coverage(None, None, None, settled=True)
+            if row.outcome == RECEIVED:  # recorded, its decision not written yet
+                return Coverage(None, None, None, settled=False)
+            if row.channel is None:  # decided: nothing captured for it
+                return Coverage(None, None, None, settled=True)
+            src: AlertRow | None = row
+            if row.snapshot_id is None and row.covered_by is not None:
+                src = await s.get(AlertRow, row.covered_by)
+            sid = src.snapshot_id if src is not None else None
+            # no snapshot yet: final once its capture is over (failed before creating one)
+            settled = sid is not None or src is None or src.outcome not in (RECEIVED, "capturing")
+            return Coverage(row.channel, row.covered_by, sid, settled, row.host)
+
+    async def thread_of(self, snapshot_id: str, channel: str | None) -> tuple[str, str] | None:
+        """(channel, thread root) of the snapshot's message, preferring `channel`."""
+        async with self.store.sessions() as s:
+            rows = (await s.scalars(select(SlackPostRow).where(
+                SlackPostRow.snapshot_id == snapshot_id).order_by(SlackPostRow.id))).all()
+        posted = [r for r in rows if (r.thread_ts or r.ts)]
+        posted.sort(key=lambda r: r.channel != channel)
+        if not posted:
+            return None
+        root = posted[0].thread_ts or posted[0].ts
+        assert root is not None
+        return posted[0].channel, root
+
+    # -- for tests --------------------------------------------------------------------
+    async def rows(self, **where: Any) -> list[AlertRow]:
+        async with self.store.sessions() as s:
+            q = select(AlertRow).order_by(AlertRow.id)
+            for k, v in where.items():
+                q = q.where(getattr(AlertRow, k) == v)
+            return list((await s.scalars(q)).all())

@@ -1,0 +1,166 @@
+"""Capture orchestration: resolve -> connect -> collect -> store, per host;
+fan-out with bounded concurrency, per-host single-flight and one deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.inventory import Inventory, InventoryHost
+from bot.sessions import SessionPool
+from bot.store.service import Store
+from bot.store.views import SnapshotView
+from collectors import registry
+from collectors.base import CollectContext, CollectorResult, Status
+from collectors.runner import run_collectors
+from collectors.transport.base import TransportError
+
+
+@dataclass
+class ProgressEvent:
+    host: str
+    snapshot_id: str
+    #: None for host-level events (connecting, connected, done)
+    collector: str | None
+    #: connecting, connected, running, ok, partial, failed, timeout, skipped, done
+    status: str
+    detail: str = ""
+    warm: bool = False
+
+
+OnProgress = Callable[[ProgressEvent], Awaitable[None]]
+
+
+@dataclass
+class CaptureOutcome:
+    host: str
+    snapshot: SnapshotView | None = None
+    error: str | None = None
+    joined: bool = False  # joined a capture already running for this host
+
+
+class CaptureService:
+    def __init__(self, settings: Settings, store: Store, inventory: Inventory | None = None,
+                 pool: SessionPool | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.inventory = inventory or Inventory(settings)
+        self.pool = pool or SessionPool(self.inventory)
+        self._inflight: dict[str, asyncio.Future[SnapshotView]] = {}
+
+    async def capture(
+        self, host: InventoryHost, *, trigger: str = "cli", actor: str = "",
+        collectors: list[str] | None = None, on_progress: OnProgress | None = None,
+        deadline: float | None = None,
+    ) -> CaptureOutcome:
+        """One host. A second request for a host being captured joins it."""
+        running = self._inflight.get(host.name)
+        if running is not None:
+            try:
+                return CaptureOutcome(host.name, await asyncio.shield(running), joined=True)
+            except TransportError as e:
+                return CaptureOutcome(host.name, error=str(e), joined=True)
+        fut: asyncio.Future[SnapshotView] = asyncio.get_running_loop().create_future()
+        self._inflight[host.name] = fut
+        try:
+            view = await self._capture(host, trigger, actor, collectors, on_progress, deadline)
+            fut.set_result(view)
+            return CaptureOutcome(host.name, view)
+        except TransportError as e:
+            fut.set_exception(e)
+            fut.exception()  # retrieved: joiners that never came must not warn
+            return CaptureOutcome(host.name, error=str(e))
+        except BaseException as e:
+            fut.set_exception(TransportError(f"{host.name}: capture aborted ({e!r})"))
+            fut.exception()
+            raise
+        finally:
+            self._inflight.pop(host.name, None)
+
+    async def _capture(
+        self, host: InventoryHost, trigger: str, actor: str, names: list[str] | None,
+        on_progress: OnProgress | None, deadline: float | None,
+    ) -> SnapshotView:
+        classes = registry.resolve(names or self.settings.capture.collectors)
+        expected = [c.name for c in classes]
+        sid = await self.store.create_snapshot(
+            host.name, group=host.group, trigger=trigger, requested_by=actor)
+        await self.store.audit(actor or "cli", "capture", host.name, snapshot_id=sid,
+                               trigger=trigger, collectors=expected)
+
+        async def emit(collector: str | None, status: str, detail: str = "",
+                       warm: bool = False) -> None:
+            if on_progress is not None:
+                await on_progress(ProgressEvent(host.name, sid, collector, status, detail, warm))
+
+        t0 = time.monotonic()
+        done: set[str] = set()
+        try:
+            await emit(None, "connecting")
+            async with self.pool.session(host) as (session, warm):
+                await emit(None, "connected", "warm session" if warm else "", warm)
+                recorded = getattr(session, "recorded_host_key", None)
+                if recorded:
+                    await self.store.audit(actor or "cli", "trust_host_key", host.name,
+                                           snapshot_id=sid, fingerprint=recorded)
+                ctx = CollectContext(session, host.info(), self.settings.thresholds,
+                                     options={"jvm": self.settings.jvm})
+
+                async def on_event(name: str, r: CollectorResult | None) -> None:
+                    if r is None:
+                        await emit(name, "running")
+                        return
+                    await self.store.add_result(sid, r)
+                    done.add(name)
+                    await emit(name, str(r.status), r.error or "")
+
+                remaining = None if deadline is None else max(0.1, deadline - time.monotonic())
+                try:
+                    _, cross = await asyncio.wait_for(
+                        run_collectors(ctx, classes, on_event, self.settings.capture.timeouts),
+                        remaining,
+                    )
+                except TimeoutError:
+                    cross = []
+                    for name in expected:
+                        if name not in done:
+                            await self.store.add_result(sid, CollectorResult(
+                                name, Status.TIMEOUT,
+                                error=f"overall deadline reached after "
+                                      f"{time.monotonic() - t0:.1f}s"))
+            await self.store.finish_snapshot(sid, findings=cross)
+        except TransportError as e:
+            await self.store.finish_snapshot(sid, status="failed", error=str(e))
+            await emit(None, "failed", str(e))
+            raise
+        except asyncio.CancelledError:
+            await asyncio.shield(self.store.finish_snapshot(
+                sid, status="interrupted", error="capture cancelled"))
+            raise
+        view = await self.store.get_snapshot(sid)
+        await emit(None, "done", view.status)
+        return view
+
+    async def capture_many(
+        self, hosts: list[InventoryHost], *, trigger: str = "cli", actor: str = "",
+        collectors: list[str] | None = None, on_progress: OnProgress | None = None,
+        concurrency: int | None = None, deadline_s: float | None = None,
+    ) -> list[CaptureOutcome]:
+        """All hosts, at most `concurrency` at once, all within one deadline;
+        outcomes in the order of `hosts`."""
+        sem = asyncio.Semaphore(concurrency or self.settings.capture.concurrency)
+        deadline = time.monotonic() + (deadline_s or self.settings.capture.deadline)
+
+        async def one(h: InventoryHost) -> CaptureOutcome:
+            async with sem:
+                if time.monotonic() >= deadline:
+                    return CaptureOutcome(h.name, error=f"{h.name}: not started before the "
+                                                        "overall deadline")
+                return await self.capture(h, trigger=trigger, actor=actor,
+                                          collectors=collectors, on_progress=on_progress,
+                                          deadline=deadline)
+
+        return list(await asyncio.gather(*(one(h) for h in hosts)))

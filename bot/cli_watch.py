@@ -1,0 +1,91 @@
+"""`hostsnap watch`: keep warm sessions to hosts at risk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from bot.capture import CaptureService
+from bot.config import load_settings
+from bot.inventory import Inventory, InventoryError
+from bot.store.service import Store
+from bot.watchd import WatchServer, request
+
+out = Console()
+
+
+def _table(rows: list[dict[str, object]]) -> Table:
+    t = Table("host", "session", "shell", "up", "reconnects", "last error", box=None,
+              header_style="bold", title="warm sessions", title_justify="left")
+    for r in rows:
+        t.add_row(str(r["host"]), "[green]open[/green]" if r["connected"] else
+                  "[yellow]connecting[/yellow]", "yes" if r["shell"] else "no",
+                  f"{r['up_s']}s" if r["up_s"] is not None else "",
+                  str(r["reconnects"]), str(r["last_error"] or ""))
+    return t
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def watch(
+        hosts: Annotated[list[str] | None, typer.Argument(
+            help="hosts at risk: names, @group, globs")] = None,
+        status: Annotated[bool, typer.Option("--status",
+                                             help="show a running watch's sessions")] = False,
+        config: Annotated[Path | None, typer.Option("--config", envvar="HOSTSNAP_CONFIG")] = None,
+    ) -> None:
+        """Keep SSH sessions open to HOSTS so capture still works when they can
+        no longer fork (new logins fail). Other hostsnap commands on this machine
+        capture through these sessions while this runs."""
+        if status:
+            doc = asyncio.run(request({"op": "status"}, timeout=5))
+            if doc is None:
+                out.print("no `hostsnap watch` is running")
+                raise typer.Exit(1)
+            out.print(_table(doc.get("hosts", [])))
+            return
+        if not hosts:
+            raise typer.BadParameter("name the hosts to keep warm")
+        try:
+            asyncio.run(_watch(hosts, config))
+        except InventoryError as e:
+            Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {e}")
+            raise typer.Exit(2) from None
+        except RuntimeError as e:
+            Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {e}")
+            raise typer.Exit(1) from None
+
+
+async def _watch(targets: list[str], config: Path | None) -> None:
+    settings = load_settings(config)
+    inv = Inventory(settings)
+    hosts = [h for h in inv.resolve(targets) if not h.is_local]
+    store = await Store.open(settings.database_url)
+    svc = CaptureService(settings, store, inv)
+    server = WatchServer(svc)
+    await server.start()
+    for h in hosts:
+        svc.pool.warm(h)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        with Live(_table(server.status()), console=out, refresh_per_second=2,
+                  auto_refresh=out.is_terminal) as live:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1)
+                live.update(_table(server.status()))
+    finally:
+        await server.close()
+        await svc.pool.close()
+        await store.close()

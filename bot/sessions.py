@@ -1,0 +1,129 @@
+"""Sessions to hosts: opened per capture, or kept warm for hosts at risk.
+
+A warm session is an SSH connection plus an open SFTP session (plus, on SSH,
+a pre-started `sh` for builtins such as `kill`), all opened while the host can
+still fork, so capture works after sshd can no longer fork a new login."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from bot.inventory import Inventory, InventoryHost
+from collectors.jvm import arm_attach
+from collectors.transport.base import HostSession, TransportError
+from collectors.transport.local import LocalSession
+from collectors.transport.ssh import SSHSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WarmState:
+    host: InventoryHost
+    session: SSHSession | None = None
+    task: asyncio.Task[None] | None = None
+    connected_at: float | None = None
+    last_error: str | None = None
+    reconnects: int = 0
+    #: what arming the JVMs' Attach Listeners did (jvm.arm_in_watch)
+    armed: list[str] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class SessionPool:
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self.warm_states: dict[str, WarmState] = {}
+
+    async def open(self, host: InventoryHost) -> HostSession:
+        if host.is_local:
+            return LocalSession(host.name)
+        return await SSHSession.connect(self.inventory.ssh_target(host))
+
+    @contextlib.asynccontextmanager
+    async def session(self, host: InventoryHost) -> AsyncIterator[tuple[HostSession, bool]]:
+        """(session, warm): the warm one when it is up, else a fresh one
+        that is closed afterwards."""
+        ws = self.warm_states.get(host.name)
+        if ws and ws.session is not None and not ws.session.closed:
+            yield ws.session, True
+            return
+        s = await self.open(host)
+        try:
+            yield s, False
+        finally:
+            await s.close()
+
+    # -- warm sessions ---------------------------------------------------------
+    def warm(self, host: InventoryHost) -> WarmState:
+        """Start keeping a session to `host` open (idempotent, bounded)."""
+        ws = self.warm_states.get(host.name)
+        if ws is not None:
+            return ws
+        if host.is_local:
+            raise TransportError(f"{host.name} is this machine: nothing to keep warm")
+        limit = self.inventory.settings.watch.max_sessions
+        if len(self.warm_states) >= limit:
+            raise TransportError(
+                f"already keeping {limit} warm sessions (watch.max_sessions); "
+                f"not adding {host.name}"
+            )
+        ws = WarmState(host)
+        ws.task = asyncio.create_task(self._keep(ws), name=f"warm:{host.name}")
+        self.warm_states[host.name] = ws
+        return ws
+
+    async def _keep(self, ws: WarmState) -> None:
+        backoff = 0.5
+        cap = self.inventory.settings.watch.reconnect_max_backoff
+        while True:
+            try:
+                session = await self.open(ws.host)
+                assert isinstance(session, SSHSession)
+                try:
+                    await session.start_shell()
+                except Exception as e:  # a warm session without builtins still reads files
+                    ws.last_error = f"no pre-started shell: {e}"
+                if self.inventory.settings.jvm.arm_in_watch:
+                    try:
+                        ws.armed = await arm_attach(session, ws.host.labels,
+                                                    self.inventory.settings.jvm)
+                    except Exception as e:
+                        ws.armed = [f"arming failed: {e}"]
+                ws.session = session
+                ws.connected_at = time.monotonic()
+                ws.ready.set()
+                backoff = 0.5
+                await session.conn.wait_closed()
+                ws.reconnects += 1
+                ws.last_error = "connection dropped; reconnecting"
+            except asyncio.CancelledError:
+                raise
+            except TransportError as e:
+                ws.last_error = str(e)
+            except Exception as e:  # keep trying: this loop is what saves the evidence
+                ws.last_error = f"{type(e).__name__}: {e}"
+            ws.ready.clear()
+            ws.session = None
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, cap)
+
+    async def unwarm(self, name: str) -> None:
+        ws = self.warm_states.pop(name, None)
+        if ws is None:
+            return
+        if ws.task:
+            ws.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ws.task
+        if ws.session is not None:
+            await ws.session.close()
+
+    async def close(self) -> None:
+        for name in list(self.warm_states):
+            await self.unwarm(name)

@@ -1,0 +1,1 @@
+"""The Slack app: slash commands, mentions in threads, buttons, alert posts."""

@@ -1,0 +1,400 @@
+"""The Slack bot's behaviour, independent of how requests arrive (HTTP or
+Socket Mode, see bot/slack/app.py): commands, mentions and button clicks in;
+messages, updates, files and ephemeral explanations out.
+
+Every entry point runs after the ack (Slack wants one within 3 s), checks its
+input and the caller's rights before touching anything, and audits what it
+did. Button values carry snapshot ids and all state lives in the database, so
+buttons keep working across restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.capture import CaptureService
+from bot.config import Settings
+from bot.diff import diff_snapshots
+from bot.inventory import Inventory, InventoryError, InventoryHost
+from bot.redact import redact_bytes
+from bot.render import slack as render
+from bot.slack.api import SlackApi, SlackRejected, SlackUnavailable, Upload
+from bot.slack.authz import Authorizer, MembershipCache, Need
+from bot.slack.commands import Command, CommandError, parse, snapshot_id
+from bot.slack.delivery import Delivery
+from bot.slack.gate import AckGate
+from bot.slack.metrics import Metrics
+from bot.slack.posts import PENDING, Posts
+from bot.slack.tracker import CaptureTracker
+from bot.store.service import SnapshotNotFound, Store
+from bot.store.views import SnapshotView
+from collectors import registry
+
+log = logging.getLogger(__name__)
+
+#: seconds a stopping bot spends telling Slack about the captures it cut short
+CLEANUP_S = 5.0
+#: Slack's errors for "the bot is not in that channel"
+NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+#: raw files per files_upload_v2 call (files.completeUploadExternal takes a list)
+UPLOAD_BATCH = 10
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who asked, and where the answer goes."""
+
+    user: str
+    channel: str
+    #: answer in this thread; None: a new message at the top of the channel
+    thread_ts: str | None = None
+    source: str = "command"  # command, mention, button
+    #: for buttons: the thread the clicked message sits in (None: top level)
+    message_thread_ts: str | None = None
+    #: commands and buttons: answers only the requester sees, even where the
+    #: bot is not a channel member
+    response_url: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"slack:{self.user}"
+
+
+class HostsnapBot:
+    def __init__(self, settings: Settings, store: Store, client: AsyncWebClient, *,
+                 capture: CaptureService | None = None, metrics: Metrics | None = None,
+                 gate: AckGate | None = None) -> None:
+        self.settings = settings
+        self.slack = settings.slack
+        self.store = store
+        self.metrics = metrics or Metrics()
+        self.gate = gate or AckGate(self.metrics)
+        self.inventory = capture.inventory if capture else Inventory(settings)
+        self.captures = capture or CaptureService(settings, store, self.inventory)
+        self.api = SlackApi(client, self.slack, self.metrics)
+        self.authz = Authorizer(settings.authz, MembershipCache(
+            self.api.usergroup_members, self.slack.usergroup_cache_s))
+        self.posts = Posts(store)
+        self.delivery = Delivery(self.api, store, self.slack, self.metrics)
+        self._sem = asyncio.Semaphore(settings.capture.concurrency)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._retry: asyncio.Task[None] | None = None
+
+    # -- life cycle -------------------------------------------------------------------
+    async def start(self) -> list[str]:
+        """Recover from a previous run, then keep retrying pending posts.
+        Returns the snapshots found interrupted."""
+        stale = timedelta(seconds=self.settings.capture.deadline * 2 + 60)
+        ids = await self.delivery.recover(stale_after=stale)
+        if ids:
+            log.warning("captures interrupted by a restart: %s", ", ".join(ids))
+        self._retry = asyncio.create_task(self.delivery.run_retry_loop(), name="slack-retry")
+        return ids
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Work after the ack: tracked, so shutdown can wait and errors are
+        logged; it starts once the acks in flight are out (bot/slack/gate.py)."""
+        async def after_acks() -> Any:
+            try:
+                await self.gate.wait()
+            except asyncio.CancelledError:
+                coro.close()  # stopped before it began: never started, nothing to undo
+                raise
+            return await coro
+
+        task = asyncio.create_task(after_acks(), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    async def idle(self, timeout: float = 30.0) -> None:
+        """Wait until every request in flight is answered (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._tasks and time.monotonic() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=deadline - time.monotonic())
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Let running work finish for `grace` seconds, then cut it short."""
+        if self._retry is not None:
+            self._retry.cancel()
+            await asyncio.gather(self._retry, return_exceptions=True)
+        await self.idle(grace)
+        for t in list(self._tasks):
+            t.cancel()  # captures end `interrupted`...
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=CLEANUP_S)
+        try:  # ...and their messages say so now if Slack is there, else at the next start
+            await asyncio.wait_for(self.delivery.retry_pending(), CLEANUP_S)
+        except Exception as e:
+            log.warning("pending Slack posts left for the next start: %s", e)
+
+    # -- entry points (called after the ack) ------------------------------------------
+    async def on_text(self, origin: Origin, text: str) -> None:
+        """A slash command's text, or a mention's text after the mention."""
+        self.metrics.inc("hostsnap_slack_requests_total", kind=origin.source)
+        try:
+            cmd = parse(text, max_hosts=self.slack.max_hosts)
+        except CommandError as e:
+            await self.refuse(origin, str(e), "input", typed=text[:200])
+            return
+        await self.store.audit(origin.actor, f"slack_{cmd.verb}", " ".join(cmd.args)[:255],
+                               channel=origin.channel, source=origin.source)
+        await self.run(origin, cmd)
+
+    async def run(self, origin: Origin, cmd: Command) -> None:
+        if cmd.verb == "capture":
+            await self.capture(origin, cmd.args)
+        elif cmd.verb == "list":
+            await self.list_snapshots(origin, cmd.args[0] if cmd.args else None)
+        elif cmd.verb == "show":
+            await self.show(origin, cmd.args[0])
+        elif cmd.verb == "diff":
+            await self.diff(origin, cmd.args[0], cmd.args[1] if len(cmd.args) > 1 else None)
+        else:
+            await self.reply(origin, render.help_message(self.slack.command))
+
+    async def on_action(self, origin: Origin, action_id: str, value: str) -> None:
+        """A button click; `value` is a snapshot id (the only state a button carries)."""
+        self.metrics.inc("hostsnap_slack_requests_total", kind="button")
+        try:
+            sid = snapshot_id(value)
+        except CommandError as e:
+            await self.refuse(origin, str(e), "input", action=action_id)
+            return
+        await self.store.audit(origin.actor, "slack_button", action_id.removeprefix(
+            render.ACTION_PREFIX), snapshot_id=sid, channel=origin.channel)
+        if action_id == render.DETAILS:
+            await self.details(origin, sid)
+        elif action_id == render.CAPTURE_AGAIN:
+            await self.capture_again(origin, sid)
+        elif action_id == render.COMPARE:
+            await self.diff(origin, sid, None)
+        elif action_id == render.RAW_FILES:
+            await self.raw_files(origin, sid)
+        elif action_id.startswith(render.OPEN):
+            await self.show(origin, sid)
+        else:
+            log.warning("unknown action %s", action_id)
+
+    # -- helpers --------------------------------------------------------------------
+    async def refuse(self, origin: Origin, text: str, why: str, **detail: Any) -> None:
+        """An ephemeral explanation to the requester only; audited."""
+        self.metrics.inc("hostsnap_slack_refusals_total", reason=why)
+        await self.store.audit(origin.actor, "refused", detail.pop("target", ""),
+                               reason=text[:500], kind=why, channel=origin.channel,
+                               source=origin.source, **detail)
+        await self.tell(origin, text)
+
+    async def tell(self, origin: Origin, text: str) -> None:
+        """Only the requester sees it: chat.postEphemeral, or the command's
+        response_url where the bot is not a channel member."""
+        await self.api.ephemeral(origin.channel, origin.user, text, thread_ts=origin.thread_ts,
+                                 response_url=origin.response_url)
+
+    async def reply(self, origin: Origin, msg: render.Message) -> str | None:
+        """Post in the origin's thread (or top level); browsing replies are not
+        queued when Slack is away: the user sees nothing and asks again."""
+        try:
+            return await self.api.post(origin.channel, msg, thread_ts=origin.thread_ts)
+        except SlackRejected as e:
+            if e.error in NOT_A_MEMBER:
+                await self.tell(origin, f"I cannot post in this channel ({e.error}): "
+                                        "`/invite @hostsnap`, then ask again.")
+            log.warning("reply in %s refused: %s", origin.channel, e)
+        except SlackUnavailable as e:
+            log.warning("reply in %s failed: %s", origin.channel, e)
+        return None
+
+    async def allowed(self, origin: Origin, need: Need, group: str, target: str) -> bool:
+        d = await self.authz.decide(need, user=origin.user, channel=origin.channel, group=group)
+        if not d.allowed:
+            await self.refuse(origin, d.reason, "authz", target=target, need=need, group=group)
+        return d.allowed
+
+    async def snapshot(self, origin: Origin, sid: str) -> SnapshotView | None:
+        """The snapshot, if it exists and the user may see it."""
+        try:
+            view = await self.store.get_snapshot(sid)
+        except SnapshotNotFound as e:
+            await self.refuse(origin, f"{str(e).strip(chr(39))[:300]} — `/snapshot list` "
+                              "shows the saved ones.", "input", target=sid)
+            return None
+        if not await self.allowed(origin, "view", view.host_group, view.host):
+            return None
+        return view
+
+    # -- capture --------------------------------------------------------------------
+    async def capture(self, origin: Origin, targets: list[str]) -> None:
+        limit = min(self.slack.max_hosts, self.settings.capture.max_hosts)
+        try:
+            hosts = self.inventory.resolve(targets, max_hosts=limit)
+        except InventoryError as e:
+            await self.refuse(origin, f"{e}. Nothing was captured.", "input",
+                              target=" ".join(targets)[:255])
+            return
+        for h in hosts:  # all or nothing: a half-refused command would confuse
+            if not await self.allowed(origin, "capture", h.group, h.name):
+                return
+        deadline = time.monotonic() + self.settings.capture.deadline
+        for h in hosts:
+            self.spawn(self.capture_one(origin, h, deadline), f"capture:{h.name}")
+
+    async def capture_one(self, origin: Origin, host: InventoryHost, deadline: float) -> None:
+        names = [c.name for c in registry.resolve(self.settings.capture.collectors)]
+        tracker = CaptureTracker(
+            self.api, self.posts, origin.channel, origin.thread_ts, self.slack.update_interval,
+            names, lambda states, sid, host_state: render.progress_message(
+                host.name, states, snapshot_id=sid, host_state=host_state,
+                requested_by=origin.user),
+            requested_by=origin.user)
+
+        try:
+            async with self._sem:
+                outcome = await self.captures.capture(
+                    host, trigger="slack", actor=origin.actor, on_progress=tracker.on_progress,
+                    deadline=deadline)
+        except asyncio.CancelledError:
+            # stopped mid-capture: the snapshot is now `interrupted`; let the
+            # channel know (stop() flushes pending posts, or the next start does)
+            if tracker.post is not None:
+                await asyncio.shield(self.posts.update(tracker.post.id, state=PENDING))
+            raise
+        view = outcome.snapshot
+        if view is None and tracker.snapshot_id is not None:  # failed after it was created
+            view = await self.store.get_snapshot(tracker.snapshot_id)
+        self.metrics.inc("hostsnap_slack_captures_total",
+                         status=view.status if view else "failed")
+        if view is None:  # could not even start: nothing stored, nothing to retry
+            try:
+                await tracker.live.finish(render.failed_message(
+                    host.name, outcome.error or "unknown error", requested_by=origin.user))
+            except SlackRejected as e:
+                log.warning("could not report the failed capture of %s: %s", host.name, e)
+            return
+        p = await tracker.track(view.id)
+        p = await self.posts.get(p.id) or p  # ts may have been written meanwhile
+        failed = await self.delivery.deliver(p, view, tracker.live)
+        if failed is not None and failed.reason in NOT_A_MEMBER:
+            await self.tell(origin, f"Snapshot `{view.id}` of {host.name} is saved, but I "
+                                    f"cannot post in this channel ({failed.reason}): "
+                                    f"`/invite @hostsnap`, then "
+                                    f"`{self.slack.command} show {view.id}`.")
+
+    async def capture_again(self, origin: Origin, sid: str) -> None:
+        view = await self.snapshot(origin, sid)
+        if view is None:
+            return
+        # where the clicked message was: the channel stays informed, a thread stays a thread
+        await self.capture(replace(origin, thread_ts=origin.message_thread_ts), [view.host])
+
+    # -- browsing -------------------------------------------------------------------
+    async def list_snapshots(self, origin: Origin, host: str | None) -> None:
+        items = await self.store.list_snapshots(host, limit=20)
+        visible, hidden = [], 0
+        verdicts: dict[str, bool] = {}
+        for s in items:
+            if s.host_group not in verdicts:
+                d = await self.authz.decide("view", user=origin.user, channel=origin.channel,
+                                            group=s.host_group)
+                verdicts[s.host_group] = d.allowed
+            if verdicts[s.host_group]:
+                visible.append(s)
+            else:
+                hidden += 1
+        await self.reply(origin, render.list_message(visible, host, hidden))
+
+    async def show(self, origin: Origin, sid: str) -> None:
+        """The snapshot's summary (with its buttons) where asked, details in its thread."""
+        view = await self.snapshot(origin, sid)
+        if view is None:
+            return
+        await self.store.audit(origin.actor, "view", view.host, snapshot_id=view.id,
+                               channel=origin.channel)
+        ts = await self.reply(origin, render.summary_message(view))
+        root = origin.thread_ts or ts
+        if root and self.slack.details_in_thread:
+            await self._details_to(origin, root, view)
+
+    async def details(self, origin: Origin, sid: str) -> None:
+        view = await self.snapshot(origin, sid)
+        if view is None or origin.thread_ts is None:
+            return
+        await self.store.audit(origin.actor, "view", view.host, snapshot_id=view.id,
+                               channel=origin.channel)
+        await self._details_to(origin, origin.thread_ts, view)
+
+    async def _details_to(self, origin: Origin, root: str, view: SnapshotView) -> None:
+        try:
+            await self.delivery.post_details(origin.channel, root, view)
+        except (SlackUnavailable, SlackRejected) as e:
+            log.warning("details of %s not posted: %s", view.id, e)
+
+    async def diff(self, origin: Origin, a: str, b: str | None) -> None:
+        first = await self.snapshot(origin, a)
+        if first is None:
+            return
+        older: SnapshotView | None
+        newer: SnapshotView | None
+        if b is None:
+            prev = await self.store.previous_snapshot(first.id)
+            if prev is None:
+                await self.reply(origin, render.snapshot_not_found(
+                    f"No snapshot of {first.host} before {first.id}: nothing to compare with."))
+                return
+            older, newer = await self.snapshot(origin, prev), first
+        else:
+            older, newer = first, await self.snapshot(origin, b)
+        if older is None or newer is None:
+            return
+        await self.store.audit(origin.actor, "diff", newer.host, snapshot_id=newer.id,
+                               older=older.id, channel=origin.channel)
+        await self.reply(origin, render.diff_message(diff_snapshots(older, newer)))
+
+    async def raw_files(self, origin: Origin, sid: str) -> None:
+        view = await self.snapshot(origin, sid)
+        if view is None:
+            return
+        if not await self.allowed(origin, "raw", view.host_group, view.host):
+            return
+        if not view.artifacts:
+            await self.tell(origin, f"Snapshot {view.id} has no raw files.")
+            return
+        uploads: list[Upload] = []
+        redactions = 0
+        cut: list[str] = []
+        for a in view.artifacts:
+            _, data = await self.store.get_artifact(view.id, a.name)
+            if len(data) > self.slack.max_upload_bytes:
+                data = data[: self.slack.max_upload_bytes]
+                cut.append(a.name)
+            clean, n = redact_bytes(data)
+            redactions += n
+            await self.store.audit(origin.actor, "view_raw", a.name, snapshot_id=view.id,
+                                   channel=origin.channel, redactions=n, sink="slack")
+            uploads.append(Upload(f"{view.id}-{a.name.replace('/', '_')}", clean,
+                                  f"{view.host} {a.name}"))
+        comment = render.raw_files_message(view, len(uploads), redactions, cut)
+        try:
+            for i in range(0, len(uploads), UPLOAD_BATCH):
+                await self.api.upload(origin.channel, origin.thread_ts,
+                                      uploads[i:i + UPLOAD_BATCH], comment if i == 0 else "")
+        except (SlackUnavailable, SlackRejected) as e:
+            log.warning("raw files of %s not uploaded: %s", view.id, e)
+            await self.tell(origin, f"Could not upload the raw files of {view.id} ({e}).")

@@ -1,0 +1,163 @@
+"""Where snapshots were posted in Slack (table slack_posts), with the queries
+the Slack bot needs. The row, not process memory, is the truth: the bot can be
+restarted (or another replica can take over) and still update a message, and a
+message Slack could not take during an outage is delivered when it is back.
+
+The content of a message is never stored: it is rendered again from the stored
+snapshot, so what is delivered late is what the snapshot says now.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+
+from bot.store.models import SlackPostRow, SnapshotRow
+from bot.store.service import OWNER, Store
+
+RUNNING = "running"  # the message shows progress; the capture runs in some process
+PENDING = "pending"  # Slack has not got the snapshot's final state yet
+DELIVERING = "delivering"  # a replica claimed the pending post and is delivering it
+DONE = "done"
+#: a claim older than this belongs to a replica that died while delivering
+CLAIM_LEASE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Post:
+    id: int
+    snapshot_id: str
+    channel: str
+    ts: str | None
+    thread_ts: str | None
+    state: str
+    details_posted: bool
+    requested_by: str
+    attempts: int
+
+
+def _post(r: SlackPostRow) -> Post:
+    return Post(r.id, r.snapshot_id, r.channel, r.ts, r.thread_ts, r.state,
+                r.details_posted, r.requested_by, r.attempts)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Posts:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def create(self, snapshot_id: str, channel: str, *, ts: str | None,
+                     thread_ts: str | None, requested_by: str) -> Post:
+        t = _now()
+        row = SlackPostRow(snapshot_id=snapshot_id, channel=channel, ts=ts, thread_ts=thread_ts,
+                           state=RUNNING, details_posted=False, requested_by=requested_by,
+                           created_at=t, updated_at=t, attempts=0)
+        async with self.store.sessions.begin() as s:
+            s.add(row)
+        return _post(row)
+
+    async def get(self, post_id: int) -> Post | None:
+        async with self.store.sessions() as s:
+            row = await s.get(SlackPostRow, post_id)
+            return _post(row) if row else None
+
+    async def update(self, post_id: int, *, ts: str | None = None, state: str | None = None,
+                     details_posted: bool | None = None, error: str | None = None,
+                     attempt: bool = False) -> None:
+        values: dict[str, object] = {"updated_at": _now()}
+        if ts is not None:
+            values["ts"] = ts
+        if state is not None:
+            values["state"] = state
+        if details_posted is not None:
+            values["details_posted"] = details_posted
+        if error is not None or state == DONE:
+            values["last_error"] = error
+        if attempt:
+            values["attempts"] = SlackPostRow.attempts + 1
+        async with self.store.sessions.begin() as s:
+            await s.execute(update(SlackPostRow).where(SlackPostRow.id == post_id)
+                            .values(**values))
+
+    async def pending(self, limit: int = 50) -> list[Post]:
+        """Posts whose final state Slack has not got, oldest first. Only for
+        snapshots no longer running: a running one is still being posted by
+        the process that captures it."""
+        stale = _now() - CLAIM_LEASE
+        async with self.store.sessions() as s:
+            rows = (await s.scalars(
+                select(SlackPostRow).join(SnapshotRow)
+                .where(or_(SlackPostRow.state == PENDING,
+                           and_(SlackPostRow.state == DELIVERING,
+                                SlackPostRow.updated_at < stale)),
+                       SnapshotRow.status != "running")
+                .order_by(SlackPostRow.id).limit(limit))).all()
+            return [_post(r) for r in rows]
+
+    async def claim(self, post: Post) -> bool:
+        """Compare-and-set: only one replica delivers a pending post. A
+        delivery takes seconds (retries inside the client); the claim holds
+        for CLAIM_LEASE, after which another replica may take over."""
+        async with self.store.sessions.begin() as s:
+            res = await s.execute(
+                update(SlackPostRow)
+                .where(SlackPostRow.id == post.id, SlackPostRow.state == post.state,
+                       SlackPostRow.attempts == post.attempts)
+                .values(state=DELIVERING, attempts=SlackPostRow.attempts + 1,
+                        updated_at=_now()))
+            return bool(getattr(res, "rowcount", 0))
+
+    async def requeue_orphans(self) -> int:
+        """Messages still showing the progress of a capture that no longer runs
+        (its process died, or stopped before telling Slack): deliver them."""
+        async with self.store.sessions.begin() as s:
+            res = await s.execute(
+                update(SlackPostRow)
+                .where(SlackPostRow.state == RUNNING, SlackPostRow.snapshot_id.in_(
+                    select(SnapshotRow.id).where(SnapshotRow.status != "running")))
+                .values(state=PENDING, updated_at=_now()))
+            return int(getattr(res, "rowcount", 0) or 0)
+
+    async def count(self, state: str) -> int:
+        async with self.store.sessions() as s:
+            return int(await s.scalar(select(func.count()).select_from(SlackPostRow).where(
+                SlackPostRow.state == state)) or 0)
+
+
+async def interrupt_dead_captures(store: Store, *, stale_after: timedelta) -> list[str]:
+    """Snapshots left `running` by a process that is gone: mark them interrupted.
+
+    Dead means: our own owner id (a previous run of this process: a container
+    restarts as pid 1 with the same hostname), a pid on this machine that no
+    longer exists, or — for other replicas, whose processes we cannot see —
+    running for longer than any capture may (`stale_after`, past the deadline).
+    Call it at start-up, before this process starts a capture of its own."""
+    async with store.sessions() as s:
+        owners = set((await s.scalars(select(SnapshotRow.owner).where(
+            SnapshotRow.status == "running").distinct())).all())
+    ids: list[str] = []
+    for owner in owners:
+        if owner == OWNER or _local_pid_gone(owner):
+            ids += await store.mark_interrupted(owner=owner)
+    ids += await store.mark_interrupted(older_than=stale_after)
+    return ids
+
+
+def _local_pid_gone(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, owned by someone else
+        return False
+    return False

@@ -1,0 +1,170 @@
+"""`hostsnap serve`: the Slack bot as a long-running service.
+
+Socket Mode (default: no public URL, an outbound websocket to Slack) or HTTP
+mode (Slack POSTs signed requests to /slack/events). Either way an aiohttp
+server answers /healthz and /metrics. Start-up recovers what a previous run
+left behind (interrupted captures, messages Slack never got)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import text
+
+from bot.alerts.settings import AlertConfigError
+from bot.alerts.web import attach as attach_alerts
+from bot.config import Settings
+from bot.slack.api import make_client
+from bot.slack.app import build_app
+from bot.slack.bot import HostsnapBot
+from bot.slack.gate import AckGate
+from bot.slack.metrics import Metrics
+from bot.slack.settings import SlackSettings
+from bot.store.service import Store
+from bot.web import make_web_app
+
+log = logging.getLogger(__name__)
+
+
+class ServeError(Exception):
+    """Cannot serve (missing token, port taken); the message is for users."""
+
+
+def check(s: SlackSettings) -> None:
+    if not s.bot_token:
+        raise ServeError("no Slack bot token: set [slack].bot_token, "
+                         "HOSTSNAP_SLACK__BOT_TOKEN or SLACK_BOT_TOKEN (xoxb-…)")
+    if s.mode == "socket" and not s.app_token:
+        raise ServeError("Socket Mode needs an app-level token: set [slack].app_token or "
+                         "SLACK_APP_TOKEN (xapp-…, scope connections:write), "
+                         "or use --mode http")
+    if s.mode == "http" and not s.signing_secret:
+        raise ServeError("HTTP mode needs the signing secret: set [slack].signing_secret or "
+                         "SLACK_SIGNING_SECRET")
+
+
+@dataclass
+class Running:
+    bot: HostsnapBot
+    app: AsyncApp
+    runner: web.AppRunner
+    port: int
+    socket: AsyncSocketModeHandler | None
+    session: aiohttp.ClientSession
+
+
+class SlackService:
+    """Start and stop everything `serve` runs; tests drive it directly."""
+
+    def __init__(self, settings: Settings, store: Store, *, metrics: Metrics | None = None
+                 ) -> None:
+        self.settings = settings.model_copy(update={"slack": settings.slack.resolved()})
+        self.store = store
+        self.metrics = metrics or Metrics()
+        self.running: Running | None = None
+
+    async def start(self) -> Running:
+        s = self.settings.slack
+        check(s)
+        # one HTTP session for every Web API call: keep-alive to Slack
+        session = aiohttp.ClientSession()
+        client = make_client(s, session)
+        gate = AckGate(self.metrics)
+        bot = HostsnapBot(self.settings, self.store, client, metrics=self.metrics, gate=gate)
+        auth = None
+        try:
+            auth = await client.auth_test()
+            log.info("connected to Slack as %s in %s", auth.get("user"), auth.get("team"))
+        except SlackApiError as e:
+            await session.close()
+            raise ServeError(f"Slack refused the bot token: {e.response.get('error')}") from e
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            # keep going: Socket Mode reconnects, pending posts wait for Slack
+            log.warning("Slack unreachable at start-up (%s); retrying in the background", e)
+        await bot.start()
+        app = build_app(bot, signing_secret=s.signing_secret if s.mode == "http" else None,
+                        auth=auth)
+        web_app = make_web_app(self._ping, self.metrics, app if s.mode == "http" else None,
+                               gate)
+        try:  # POST /alerts/<receiver> on the same server (bot/alerts), if configured
+            attach_alerts(self.settings.alerts, bot, web_app)
+        except AlertConfigError as e:
+            await bot.stop(0)
+            await session.close()
+            raise ServeError(str(e)) from e
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, s.http_host, s.http_port)
+        try:
+            await site.start()
+        except OSError as e:
+            await runner.cleanup()
+            await bot.stop()
+            await session.close()
+            raise ServeError(f"cannot listen on {s.http_host}:{s.http_port}: {e.strerror}") from e
+        port = runner.addresses[0][1] if runner.addresses else s.http_port
+        handler = None
+        if s.mode == "socket":
+            handler = AsyncSocketModeHandler(app, s.app_token, web_client=client)
+            _gate_socket_acks(handler, gate)
+            await handler.connect_async()
+        self.running = Running(bot, app, runner, port, handler, session)
+        log.info("hostsnap serving (%s mode); health and metrics on %s:%d", s.mode,
+                 s.http_host, port)
+        return self.running
+
+    async def _ping(self) -> None:
+        async with self.store.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def stop(self) -> None:
+        r, self.running = self.running, None
+        if r is None:
+            return
+        if r.socket is not None:
+            with contextlib.suppress(Exception):
+                await r.socket.close_async()
+        await r.runner.cleanup()
+        await r.bot.stop(self.settings.slack.stop_grace)
+        await r.session.close()
+
+
+def _gate_socket_acks(handler: AsyncSocketModeHandler, gate: AckGate) -> None:
+    """Envelope in, ack out on the socket: timed, and work waits for it."""
+    inner = handler.handle
+
+    async def gated(client, req):  # type: ignore[no-untyped-def]
+        with gate.acking("socket"):
+            await inner(client, req)
+
+    handler.client.socket_mode_request_listeners[:] = [gated]
+
+
+async def serve(settings: Settings, stop: asyncio.Event,
+                on_ready: Callable[[Running], None] | None = None) -> None:
+    store = await Store.open(settings.database_url)
+    service = SlackService(settings, store)
+    try:
+        running = await service.start()
+        # Everything loaded so far (SQLAlchemy, Bolt, pydantic models...) lives as
+        # long as the process: keep it out of the cyclic GC. Without this a full
+        # collection walks it all and stops the event loop for ~140 ms every few
+        # seconds under load, right through the 3 s ack budget (benchmarks/README.md).
+        gc.collect()
+        gc.freeze()
+        if on_ready is not None:
+            on_ready(running)
+        await stop.wait()
+    finally:
+        await service.stop()
+        await store.close()

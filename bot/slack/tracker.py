@@ -1,0 +1,64 @@
+"""One host's capture as a Slack message: per-collector progress in a
+LiveMessage, and the slack_posts row (created with the first progress event,
+its ts recorded once the message is up) that lets any replica finish or
+retry the post later. Shared by `/snapshot` and alert-triggered captures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from bot.capture import ProgressEvent
+from bot.render.slack import Message
+from bot.slack.api import SlackApi
+from bot.slack.live import LiveMessage
+from bot.slack.posts import Post, Posts
+
+#: (collector states, snapshot id, host state) -> the progress message
+RenderProgress = Callable[[dict[str, str], "str | None", str], Message]
+
+
+class CaptureTracker:
+    def __init__(self, api: SlackApi, posts: Posts, channel: str, thread_ts: str | None,
+                 interval: float, collectors: list[str], render: RenderProgress, *,
+                 requested_by: str = "",
+                 on_snapshot: Callable[[str], Awaitable[None]] | None = None) -> None:
+        self.posts = posts
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.requested_by = requested_by
+        self.render = render
+        self.on_snapshot = on_snapshot
+        self.states = dict.fromkeys(collectors, "waiting")
+        self.post: Post | None = None
+        self._lock = asyncio.Lock()  # the first event and the first post race to write the row
+        self.live = LiveMessage(api, channel, thread_ts, interval, on_posted=self._remember)
+        self.live.start(render(self.states, None, "connecting"))
+
+    @property
+    def snapshot_id(self) -> str | None:
+        return self.post.snapshot_id if self.post is not None else None
+
+    async def _remember(self, ts: str) -> None:
+        async with self._lock:
+            if self.post is not None and self.post.ts is None:
+                await self.posts.update(self.post.id, ts=ts)
+
+    async def track(self, snapshot_id: str) -> Post:
+        async with self._lock:
+            if self.post is None:
+                self.post = await self.posts.create(
+                    snapshot_id, self.channel, ts=self.live.ts, thread_ts=self.thread_ts,
+                    requested_by=self.requested_by)
+                if self.on_snapshot is not None:
+                    await self.on_snapshot(snapshot_id)
+            return self.post
+
+    async def on_progress(self, ev: ProgressEvent) -> None:
+        await self.track(ev.snapshot_id)
+        if ev.collector is None:
+            host_state = ev.status
+        else:
+            self.states[ev.collector] = ev.status
+            host_state = "running"
+        self.live.show(self.render(self.states, ev.snapshot_id, host_state))

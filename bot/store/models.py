@@ -1,0 +1,199 @@
+"""Database rows. Findings and parsed summaries are JSON, so rules and
+renderers can change without a migration; raw artifacts are zstd bytes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SnapshotRow(Base):
+    __tablename__ = "snapshots"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    host_group: Mapped[str] = mapped_column(String(255), default="")
+    #: running, complete, partial, failed, interrupted
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    trigger: Mapped[str] = mapped_column(String(32), default="cli")
+    requested_by: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: replica/process that runs the capture, to tell "interrupted" from "running"
+    owner: Mapped[str] = mapped_column(String(255), default="")
+
+    collectors: Mapped[list[CollectorRunRow]] = relationship(
+        back_populates="snapshot", cascade="all, delete-orphan", order_by="CollectorRunRow.id"
+    )
+    findings: Mapped[list[FindingRow]] = relationship(
+        back_populates="snapshot", cascade="all, delete-orphan", order_by="FindingRow.id"
+    )
+    artifacts: Mapped[list[ArtifactRow]] = relationship(
+        back_populates="snapshot", cascade="all, delete-orphan", order_by="ArtifactRow.id"
+    )
+
+    __table_args__ = (Index("ix_snapshots_host_created", "host", "created_at"),)
+
+
+class CollectorRunRow(Base):
+    __tablename__ = "collector_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[str] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="CASCADE"), index=True
+    )
+    collector: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    parsed: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    snapshot: Mapped[SnapshotRow] = relationship(back_populates="collectors")
+
+
+class FindingRow(Base):
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[str] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="CASCADE"), index=True
+    )
+    collector: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(64), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    body: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+    snapshot: Mapped[SnapshotRow] = relationship(back_populates="findings")
+
+
+class ArtifactRow(Base):
+    __tablename__ = "artifacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[str] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="CASCADE"), index=True
+    )
+    collector: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64), default="text/plain")
+    size: Mapped[int] = mapped_column(Integer)
+    stored_size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    compression: Mapped[str] = mapped_column(String(16), default="zstd")
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    snapshot: Mapped[SnapshotRow] = relationship(back_populates="artifacts")
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    #: capture, view_raw, refused, trust_host_key, ...
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(255), default="")
+    snapshot_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class SlackPostRow(Base):
+    """Where a snapshot was posted in Slack, and whether Slack has seen its
+    latest state: what lets the bot update its messages after a restart and
+    deliver them after a Slack outage (bot/slack/posts.py)."""
+
+    __tablename__ = "slack_posts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[str] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(32))
+    #: the message showing this snapshot (None: never reached Slack)
+    ts: Mapped[str | None] = mapped_column(String(32))
+    #: the thread that message sits in (None: top level of the channel)
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    #: running (progress shown), pending (Slack must get the stored state), done
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    details_posted: Mapped[bool] = mapped_column(default=False)
+    requested_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertRow(Base):
+    """One alert instance in one state (firing, resolved) as received from a
+    webhook, and what hostsnap did about it (bot/alerts/). `delivery_key` is
+    unique: a repeated delivery — a retry, the other half of an HA pair, a
+    group re-sent with one more alert, another bot replica — is not a new row,
+    so it can never start a second capture."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_key: Mapped[str] = mapped_column(String(64), unique=True)
+    receiver: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    fingerprint: Mapped[str] = mapped_column(String(128), index=True)
+    alertname: Mapped[str] = mapped_column(String(255), default="")
+    severity: Mapped[str] = mapped_column(String(64), default="")
+    starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    labels: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    annotations: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    url: Mapped[str] = mapped_column(Text, default="")
+    #: the inventory host (or, when none matched, what the labels said)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    route: Mapped[str] = mapped_column(String(64), default="")
+    channel: Mapped[str | None] = mapped_column(String(32))
+    #: received, captured, covered, budget, no_route, no_host, unknown_host, ...
+    outcome: Mapped[str] = mapped_column(String(32), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    snapshot_id: Mapped[str | None] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="SET NULL"), index=True)
+    #: the alert whose capture covers this one (host in cooldown)
+    covered_by: Mapped[int | None] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AlertCooldownRow(Base):
+    """A host captured because of an alert, and until when further alerts for
+    it are only recorded. Claimed with a conditional write, so two replicas
+    receiving alerts for one host start one capture."""
+
+    __tablename__ = "alert_cooldowns"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    alert_id: Mapped[int] = mapped_column(Integer)
+
+
+class AlertBudgetRow(Base):
+    """One capture slot of the global budget: (clock minute, n) is unique, so
+    the replicas together start at most budget_per_minute captures a minute."""
+
+    __tablename__ = "alert_budget"
+
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    alert_id: Mapped[int] = mapped_column(Integer)

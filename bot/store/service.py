@@ -1,0 +1,287 @@
+"""The store: snapshots saved as their collectors finish, read back as views."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import zstandard
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from bot.store.db import DatabaseError, is_current, make_engine, normalize_url, upgrade
+from bot.store.ids import is_id_prefix, new_id
+from bot.store.models import ArtifactRow, AuditRow, CollectorRunRow, FindingRow, SnapshotRow
+from bot.store.views import (
+    ArtifactView,
+    AuditView,
+    CollectorView,
+    SnapshotSummary,
+    SnapshotView,
+)
+from collectors.analysis.findings import Finding, Severity, sort_findings
+from collectors.base import CollectorResult
+
+ZSTD_LEVEL = 6
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class SnapshotNotFound(LookupError):
+    pass
+
+
+def _utc(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True) -> Store:
+        engine = make_engine(url)
+        try:
+            if migrate and not await is_current(engine):
+                await upgrade(engine)
+            else:
+                async with engine.connect():
+                    pass
+        except (OSError, OperationalError, DBAPIError) as e:
+            await engine.dispose()
+            safe = normalize_url(url).split("@")[-1]  # never print a password
+            raise DatabaseError(f"database unreachable ({safe}): {_short(e)}") from e
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -- writing -----------------------------------------------------------
+    async def create_snapshot(
+        self, host: str, *, group: str = "", trigger: str = "cli", requested_by: str = "",
+        snapshot_id: str | None = None,
+    ) -> str:
+        sid = snapshot_id or new_id()
+        async with self.sessions.begin() as s:
+            s.add(SnapshotRow(
+                id=sid, host=host, host_group=group, status="running", trigger=trigger,
+                requested_by=requested_by, created_at=now(), summary={}, owner=OWNER,
+            ))
+        return sid
+
+    async def add_result(self, snapshot_id: str, r: CollectorResult) -> None:
+        """Saved as soon as a collector finishes: a crash later keeps this."""
+        # compressing MBs of dumps takes tens of ms: not on the event loop
+        packed = await asyncio.to_thread(
+            lambda: [(a, self._compress(a.data)) for a in r.artifacts])
+        async with self.sessions.begin() as s:
+            s.add(CollectorRunRow(
+                snapshot_id=snapshot_id, collector=r.collector, status=str(r.status),
+                error=r.error, duration_ms=int(r.duration_s * 1000), warnings=r.warnings,
+                parsed=r.parsed,
+            ))
+            for a, (comp, digest) in packed:
+                s.add(ArtifactRow(
+                    snapshot_id=snapshot_id, collector=r.collector, name=a.name,
+                    content_type=a.content_type, size=len(a.data), stored_size=len(comp),
+                    sha256=digest, data=comp, meta=a.meta,
+                ))
+            self._add_findings(s, snapshot_id, r.findings)
+
+    @staticmethod
+    def _compress(data: bytes) -> tuple[bytes, str]:
+        # a compressor per call: ZstdCompressor objects are not thread-safe
+        return (zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data),
+                hashlib.sha256(data).hexdigest())
+
+    def _add_findings(self, s: AsyncSession, snapshot_id: str, findings: list[Finding]) -> None:
+        for f in findings:
+            s.add(FindingRow(
+                snapshot_id=snapshot_id, collector=f.collector, rule=f.rule,
+                severity=str(f.severity), title=f.title, subject=f.subject,
+                body=f.model_dump(mode="json"),
+            ))
+
+    async def finish_snapshot(
+        self, snapshot_id: str, *, findings: list[Finding] | None = None,
+        status: str | None = None, error: str | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        async with self.sessions.begin() as s:
+            row = await s.get(SnapshotRow, snapshot_id, options=[selectinload(
+                SnapshotRow.collectors)])
+            if row is None:
+                raise SnapshotNotFound(snapshot_id)
+            if findings:
+                self._add_findings(s, snapshot_id, findings)
+            if status is None:
+                bad = [c for c in row.collectors if c.status not in ("ok", "skipped")]
+                if not row.collectors:
+                    status = "failed"
+                elif bad:
+                    status = "partial"
+                else:
+                    status = "complete"
+            t = now()
+            row.status = status
+            row.error = error
+            row.finished_at = t
+            row.duration_ms = int((t - (_utc(row.created_at) or t)).total_seconds() * 1000)
+            if summary:
+                row.summary = {**row.summary, **summary}
+
+    async def mark_interrupted(self, *, older_than: timedelta = timedelta(0),
+                               owner: str | None = None) -> list[str]:
+        """Snapshots left `running` by a process that died: say so, keep them."""
+        cutoff = now() - older_than
+        async with self.sessions.begin() as s:
+            q = select(SnapshotRow.id).where(SnapshotRow.status == "running",
+                                             SnapshotRow.created_at <= cutoff)
+            if owner is not None:
+                q = q.where(SnapshotRow.owner == owner)
+            ids = list((await s.scalars(q)).all())
+            if ids:
+                await s.execute(update(SnapshotRow).where(SnapshotRow.id.in_(ids)).values(
+                    status="interrupted",
+                    error="capture interrupted (hostsnap restarted); evidence saved "
+                          "before that is kept",
+                    finished_at=now()))
+        return ids
+
+    async def audit(self, actor: str, action: str, target: str = "", *,
+                    snapshot_id: str | None = None, **detail: Any) -> None:
+        async with self.sessions.begin() as s:
+            s.add(AuditRow(at=now(), actor=actor, action=action, target=target,
+                           snapshot_id=snapshot_id, detail=detail))
+
+    # -- reading -----------------------------------------------------------
+    async def resolve_id(self, text: str) -> str:
+        """Full id or a unique prefix of at least 4 characters."""
+        text = text.strip().lower()
+        if not is_id_prefix(text):
+            raise SnapshotNotFound(f"'{text}' is not a snapshot id (8 letters/digits)")
+        async with self.sessions() as s:
+            ids = list((await s.scalars(
+                select(SnapshotRow.id).where(SnapshotRow.id.startswith(text)).limit(3)
+            )).all())
+        if not ids:
+            raise SnapshotNotFound(f"no snapshot {text}")
+        if len(ids) > 1 and text not in ids:
+            raise SnapshotNotFound(f"{text} is ambiguous: {', '.join(ids)}…")
+        return text if text in ids else ids[0]
+
+    async def get_snapshot(self, snapshot_id: str) -> SnapshotView:
+        sid = await self.resolve_id(snapshot_id)
+        async with self.sessions() as s:
+            row = await s.get(SnapshotRow, sid, options=[
+                selectinload(SnapshotRow.collectors), selectinload(SnapshotRow.findings),
+                selectinload(SnapshotRow.artifacts).load_only(
+                    ArtifactRow.name, ArtifactRow.collector, ArtifactRow.size,
+                    ArtifactRow.stored_size, ArtifactRow.sha256, ArtifactRow.content_type),
+            ])
+            if row is None:
+                raise SnapshotNotFound(f"no snapshot {sid}")
+            findings = sort_findings([Finding.model_validate(f.body) for f in row.findings])
+            return SnapshotView(
+                **_summary_fields(row, findings),
+                finished_at=_utc(row.finished_at), error=row.error, summary=row.summary,
+                collectors=[CollectorView(name=c.collector, status=c.status, error=c.error,
+                                          duration_s=c.duration_ms / 1000,
+                                          warnings=c.warnings) for c in row.collectors],
+                finding_list=findings,
+                artifacts=[ArtifactView(name=a.name, collector=a.collector, size=a.size,
+                                        stored_size=a.stored_size, sha256=a.sha256,
+                                        content_type=a.content_type) for a in row.artifacts],
+                parsed={c.collector: c.parsed for c in row.collectors if c.parsed},
+            )
+
+    async def list_snapshots(self, host: str | None = None, limit: int = 20
+                             ) -> list[SnapshotSummary]:
+        async with self.sessions() as s:
+            q = select(SnapshotRow).options(selectinload(SnapshotRow.findings)).order_by(
+                SnapshotRow.created_at.desc()).limit(limit)
+            if host:
+                q = q.where(SnapshotRow.host == host)
+            rows = (await s.scalars(q)).all()
+            out = []
+            for r in rows:
+                findings = sort_findings([Finding.model_validate(f.body) for f in r.findings])
+                out.append(SnapshotSummary(**_summary_fields(r, findings)))
+            return out
+
+    async def previous_snapshot(self, snapshot_id: str) -> str | None:
+        """The snapshot of the same host taken before this one."""
+        sid = await self.resolve_id(snapshot_id)
+        async with self.sessions() as s:
+            row = await s.get(SnapshotRow, sid)
+            if row is None:
+                return None
+            prev = await s.scalar(
+                select(SnapshotRow.id).where(SnapshotRow.host == row.host,
+                                             SnapshotRow.created_at < row.created_at)
+                .order_by(SnapshotRow.created_at.desc()).limit(1))
+            return prev
+
+    async def get_artifact(self, snapshot_id: str, name: str) -> tuple[ArtifactView, bytes]:
+        sid = await self.resolve_id(snapshot_id)
+        async with self.sessions() as s:
+            rows = (await s.scalars(select(ArtifactRow).where(
+                ArtifactRow.snapshot_id == sid))).all()
+            match = [a for a in rows if a.name == name] or [
+                a for a in rows if a.name.endswith("/" + name) or a.name.startswith(name)]
+            if not match:
+                names = ", ".join(a.name for a in rows) or "none"
+                raise SnapshotNotFound(f"snapshot {sid} has no raw file {name!r} (has: {names})")
+            a = match[0]
+            data = zstandard.ZstdDecompressor().decompress(a.data, max_output_size=a.size)
+            if hashlib.sha256(data).hexdigest() != a.sha256:
+                raise DatabaseError(f"raw file {a.name} of {sid} is corrupt (sha256 mismatch)")
+            return ArtifactView(name=a.name, collector=a.collector, size=a.size,
+                                stored_size=a.stored_size, sha256=a.sha256,
+                                content_type=a.content_type), data
+
+    async def audit_events(self, *, snapshot_id: str | None = None, action: str | None = None,
+                           limit: int = 100) -> list[AuditView]:
+        async with self.sessions() as s:
+            q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+            if snapshot_id:
+                q = q.where(AuditRow.snapshot_id == snapshot_id)
+            if action:
+                q = q.where(AuditRow.action == action)
+            return [AuditView(at=_utc(r.at) or now(), actor=r.actor, action=r.action,
+                              target=r.target, snapshot_id=r.snapshot_id, detail=r.detail)
+                    for r in (await s.scalars(q)).all()]
+
+    async def count_snapshots(self) -> int:
+        async with self.sessions() as s:
+            return int(await s.scalar(select(func.count()).select_from(SnapshotRow)) or 0)
+
+
+def _summary_fields(row: SnapshotRow, findings: list[Finding]) -> dict[str, Any]:
+    return dict(
+        id=row.id, host=row.host, host_group=row.host_group, status=row.status,
+        trigger=row.trigger, requested_by=row.requested_by,
+        created_at=_utc(row.created_at),
+        duration_s=row.duration_ms / 1000 if row.duration_ms is not None else None,
+        findings=len(findings),
+        critical=sum(1 for f in findings if f.severity is Severity.CRITICAL),
+        headline=findings[0].title if findings else "",
+    )
+
+
+def _short(e: BaseException) -> str:
+    msg = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return msg[0][:200] if msg else type(e).__name__

@@ -1,0 +1,61 @@
+"""hostsnap's HTTP side (aiohttp): /slack/events for Slack in HTTP mode
+(signed requests, verified by Bolt), /healthz for load balancers and
+orchestrators, /metrics for Prometheus. In Socket Mode only the last two are
+served."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.slack.gate import AckGate
+from bot.slack.metrics import Metrics
+
+#: Slack sends small payloads; anything bigger is not Slack
+MAX_BODY = 1024 * 1024
+
+BOLT_APP: web.AppKey[AsyncApp] = web.AppKey("bolt_app", AsyncApp)
+Ping = Callable[[], Awaitable[None]]
+PING: web.AppKey[Ping] = web.AppKey("ping")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+GATE: web.AppKey[AckGate] = web.AppKey("gate", AckGate)
+
+
+async def slack_events(request: web.Request) -> web.Response:
+    with request.app[GATE].acking("http"):
+        bolt_req = await to_bolt_request(request)
+        bolt_resp = await request.app[BOLT_APP].async_dispatch(bolt_req)
+        return await to_aiohttp_response(bolt_resp)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the database answers; 503 otherwise (Slack being away is not
+    our health: we queue for it)."""
+    try:
+        await request.app[PING]()
+    except Exception as e:
+        return web.json_response({"ok": False, "database": str(e)[:200]}, status=503)
+    return web.json_response({"ok": True})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].render().encode(),
+                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+def make_web_app(ping: Ping, metrics_: Metrics, bolt: AsyncApp | None = None,
+                 gate: AckGate | None = None) -> web.Application:
+    """`ping` raises when the database does not answer."""
+    app = web.Application(client_max_size=MAX_BODY)
+    app[PING] = ping
+    app[METRICS] = metrics_
+    if bolt is not None:
+        app[BOLT_APP] = bolt
+        app[GATE] = gate or AckGate(metrics_)
+        app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,1 @@
+"""Hosts and evidence: transports, one module per collector, and pure analysis."""

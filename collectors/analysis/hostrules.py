@@ -1,0 +1,204 @@
+"""Host rules: THREAD_CEILING, MEMORY_FREE_THREADS_EXHAUSTED,
+TIME_WAIT_EXHAUSTION, OOM_KILL. Pure functions of the parsed summaries."""
+
+from __future__ import annotations
+
+from collectors.analysis.findings import Finding, Severity, TableBlock, TextBlock, fmt_int
+from collectors.analysis.hostmodels import (
+    LimitsSummary,
+    MemorySummary,
+    NetworkSummary,
+    ProcessInfo,
+)
+from collectors.analysis.thresholds import HostThresholds
+
+
+def _severity(ratio: float, t: HostThresholds) -> Severity | None:
+    if ratio >= t.ceiling_critical:
+        return Severity.CRITICAL
+    if ratio >= t.ceiling_warning:
+        return Severity.WARNING
+    return None
+
+
+def _who(p: ProcessInfo) -> str:
+    return f"{p.name} pid {p.pid} ({p.user}) {fmt_int(p.threads)} threads"
+
+
+def _top_table(procs: list[ProcessInfo]) -> TableBlock:
+    return TableBlock(
+        headers=["pid", "user", "threads", "name", "cgroup", "command line"],
+        rows=[[str(p.pid), p.user, fmt_int(p.threads), p.name, p.cgroup or "",
+               p.cmdline[:120]] for p in procs],
+    )
+
+
+def limits_findings(s: LimitsSummary, t: HostThresholds) -> list[Finding]:
+    """One THREAD_CEILING per ceiling that is near: kernel threads-max, pid_max,
+    a cgroup's pids.max, a user's `Max processes`."""
+    out: list[Finding] = []
+    top = s.top[:5]
+    who = f" — top: {_who(top[0])}" if top else ""
+    used = s.system_threads
+
+    for label, ceiling in (("threads-max", s.threads_max), ("pid_max", s.pid_max)):
+        if not ceiling:
+            continue
+        sev = _severity(used / ceiling, t)
+        if sev:
+            out.append(Finding(
+                rule="THREAD_CEILING", severity=sev, subject=label,
+                title=f"{fmt_int(used)} threads of {label} {fmt_int(ceiling)}{who}",
+                hint="fork and thread creation fail host-wide at this ceiling; find the "
+                     "process that grows (top consumers) before anyone restarts",
+                evidence=[_top_table(top)],
+                data={"ceiling": label, "used": used, "limit": ceiling,
+                      "top_pid": top[0].pid if top else None},
+            ))
+
+    by_pid = {p.pid: p for p in s.top}
+    for cg in s.cgroups:
+        if not cg.pids_max or cg.pids_current is None:
+            continue
+        sev = _severity(cg.pids_current / cg.pids_max, t)
+        if not sev:
+            continue
+        members = sorted((by_pid[p] for p in cg.top_pids if p in by_pid),
+                         key=lambda p: -p.threads)
+        cg_who = f" — top: {_who(members[0])}" if members else ""
+        out.append(Finding(
+            rule="THREAD_CEILING", severity=sev, subject=f"cgroup {cg.path}",
+            title=f"cgroup {cg.path}: {fmt_int(cg.pids_current)} of pids.max "
+                  f"{fmt_int(cg.pids_max)}{cg_who}",
+            hint="every process in this cgroup (container, service) fails to fork or "
+                 "start a thread at pids.max: `OutOfMemoryError: unable to create "
+                 "native thread` although memory is free",
+            evidence=[_top_table(members[:5])] if members else [],
+            data={"ceiling": "pids.max", "cgroup": cg.path, "used": cg.pids_current,
+                  "limit": cg.pids_max, "top_pid": members[0].pid if members else None},
+        ))
+
+    for u in s.users:
+        if not u.nproc_limit:
+            continue
+        sev = _severity(u.threads / u.nproc_limit, t)
+        if not sev:
+            continue
+        top_u = by_pid.get(u.top_pid or -1)
+        u_who = f" — top: {_who(top_u)}" if top_u else ""
+        out.append(Finding(
+            rule="THREAD_CEILING", severity=sev, subject=f"user {u.user}",
+            title=f"user {u.user}: {fmt_int(u.threads)} threads of Max processes "
+                  f"(ulimit -u) {fmt_int(u.nproc_limit)}{u_who}",
+            hint="RLIMIT_NPROC counts every thread of every process of this user: one "
+                 "leaking JVM starves the user's other services",
+            data={"ceiling": "nproc", "user": u.user, "used": u.threads,
+                  "limit": u.nproc_limit, "top_pid": u.top_pid},
+        ))
+    return out
+
+
+def memory_findings(m: MemorySummary) -> list[Finding]:
+    out: list[Finding] = []
+    kills = [c for c in m.cgroups if c.oom_kills]
+    if m.oom_events or (m.oom_kills_since_boot or 0) > 0 or kills:
+        victims = ", ".join(
+            f"{e.process} pid {e.pid}" if e.pid else e.process for e in m.oom_events[-5:]
+        )
+        n = max(len(m.oom_events), m.oom_kills_since_boot or 0,
+                sum(c.oom_kills or 0 for c in kills))
+        title = f"{fmt_int(n)} OOM kill{'s' if n != 1 else ''} since boot"
+        if victims:
+            title += f" — last: {victims}"
+        ev: list[TextBlock | TableBlock] = []
+        if m.oom_events:
+            ev.append(TableBlock(headers=["when", "pid", "process", "kernel log"],
+                                 rows=[[e.when, str(e.pid or ""), e.process, e.line[:160]]
+                                       for e in m.oom_events[-10:]]))
+        if kills:
+            ev.append(TableBlock(headers=["cgroup", "oom kills", "usage", "limit"],
+                                 rows=[[c.path, str(c.oom_kills), _bytes(c.usage_bytes),
+                                        _bytes(c.limit_bytes)] for c in kills]))
+        if not m.oom_events:
+            ev.append(TextBlock(text=f"kernel log: {m.kernel_log or 'not readable'}"))
+        out.append(Finding(
+            rule="OOM_KILL", severity=Severity.WARNING if not m.oom_events else
+            Severity.CRITICAL, subject="kernel", title=title,
+            hint="the kernel killed processes for memory: check the victims' limits and "
+                 "whether a container or cgroup has no memory limit",
+            evidence=list(ev), data={"count": n, "victims": [e.process for e in m.oom_events]},
+        ))
+    return out
+
+
+def network_findings(n: NetworkSummary, t: HostThresholds) -> list[Finding]:
+    size = n.port_range_size
+    if not size or n.time_wait < t.time_wait_min:
+        return []
+    # Ephemeral ports run out per remote endpoint (the 4-tuple must be unique),
+    # so the busiest remote is what hits "Address already in use" first.
+    top = n.top_time_wait_remotes[0] if n.top_time_wait_remotes else None
+    worst = top.count if top else 0
+    ratio = worst / size
+    if ratio >= t.time_wait_critical:
+        sev = Severity.CRITICAL
+    elif ratio >= t.time_wait_warning:
+        sev = Severity.WARNING
+    else:
+        return []
+    lo, hi = n.port_range or (0, 0)
+    title = (f"TIME_WAIT {fmt_int(n.time_wait)} vs {fmt_int(size)} local ports "
+             f"(ip_local_port_range {lo}–{hi})")
+    if top:
+        title += f" — top remote: {top.endpoint} {fmt_int(top.count)}"
+    return [Finding(
+        rule="TIME_WAIT_EXHAUSTION", severity=sev, subject="tcp", title=title,
+        hint="connections are opened and closed per request: reuse them (keep-alive, a "
+             "pooled HTTP client with enough connections per route); tcp_tw_reuse=1 "
+             "helps outbound connections",
+        evidence=[TableBlock(headers=["remote endpoint", "TIME_WAIT"],
+                             rows=[[e.endpoint, fmt_int(e.count)]
+                                   for e in n.top_time_wait_remotes[:10]]),
+                  TextBlock(text=f"tcp_tw_reuse={n.tw_reuse}; states: " + ", ".join(
+                      f"{k} {fmt_int(v)}" for k, v in sorted(n.states.items(),
+                                                             key=lambda kv: -kv[1])))],
+        data={"time_wait": n.time_wait, "port_range": size,
+              "top_remote": top.endpoint if top else None,
+              "top_remote_count": worst},
+    )]
+
+
+def cross_findings(
+    limits: LimitsSummary | None, memory: MemorySummary | None, t: HostThresholds
+) -> list[Finding]:
+    """Rules that need more than one collector."""
+    if limits is None or memory is None or not memory.mem_total_kb:
+        return []
+    ceilings = [f for f in limits_findings(limits, t) if f.severity is Severity.CRITICAL]
+    free = memory.mem_available_kb / memory.mem_total_kb
+    if not ceilings or free < t.memory_free_fraction:
+        return []
+    worst = ceilings[0]
+    return [Finding(
+        rule="MEMORY_FREE_THREADS_EXHAUSTED", severity=Severity.CRITICAL,
+        subject=worst.subject,
+        title=f"memory is free ({_bytes(memory.mem_available_kb * 1024)} of "
+              f"{_bytes(memory.mem_total_kb * 1024)} available), the thread ceiling is not: "
+              f"{worst.title}",
+        hint="`Cannot allocate memory` / `unable to create native thread` here means "
+             "threads, not RAM: adding memory or restarting the victim will not help; "
+             "stop the thread leak",
+        data={"mem_available_kb": memory.mem_available_kb,
+              "mem_total_kb": memory.mem_total_kb, **worst.data},
+    )]
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "no limit"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{n} B"

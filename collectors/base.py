@@ -1,0 +1,102 @@
+"""A collector declares what it reads and its timeout in one small class
+(cf. sos report plugins); `collect` returns raw artifacts, a parsed summary and
+findings. Collectors know hosts, never Slack or SQL."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from collectors.analysis.findings import Finding
+from collectors.analysis.thresholds import Thresholds
+from collectors.transport.base import HostSession
+
+
+class Status(StrEnum):
+    OK = "ok"
+    PARTIAL = "partial"  # some evidence, some missing: says why
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"  # not applicable here (no JVM, no docker socket)
+
+
+@dataclass(slots=True)
+class Artifact:
+    """Raw evidence exactly as read from the host (stored zstd-compressed)."""
+
+    name: str
+    data: bytes
+    content_type: str = "text/plain"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CollectorResult:
+    collector: str
+    status: Status = Status.OK
+    error: str | None = None
+    parsed: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[Artifact] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+@dataclass
+class HostInfo:
+    """What the inventory says about the host (labels select workloads)."""
+
+    name: str
+    group: str = ""
+    labels: dict[str, Any] = field(default_factory=dict)
+
+
+Progress = Callable[[str, str], Awaitable[None] | None]
+
+
+class CollectContext:
+    """Shared by the collectors of one capture; memoizes expensive host reads
+    (the /proc scan) so concurrent collectors do them once."""
+
+    def __init__(
+        self,
+        session: HostSession,
+        host: HostInfo,
+        thresholds: Thresholds | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.session = session
+        self.host = host
+        self.thresholds = thresholds or Thresholds()
+        self.options = options or {}
+        self._memo: dict[str, asyncio.Task[Any]] = {}
+
+    def memo(self, key: str, factory: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        task = self._memo.get(key)
+        if task is None:
+            task = asyncio.ensure_future(factory())
+            self._memo[key] = task
+        return asyncio.shield(task)
+
+
+class Collector(ABC):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    #: Files, sockets and commands it touches, for docs and audits.
+    reads: ClassVar[tuple[str, ...]] = ()
+    timeout: ClassVar[float] = 10.0
+    #: Collected when no collector list is given.
+    default: ClassVar[bool] = True
+
+    def budget(self, ctx: CollectContext) -> float:
+        """Its time limit for this capture (a dump series needs its spacing)."""
+        return self.timeout
+
+    @abstractmethod
+    async def collect(self, ctx: CollectContext, result: CollectorResult) -> None:
+        """Fill `result` in place, so that whatever was gathered before a
+        timeout or a crash is kept as partial evidence."""

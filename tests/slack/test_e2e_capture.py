@@ -1,0 +1,123 @@
+"""End to end, HTTP mode: a signed /snapshot in, Slack messages out, through
+the fake Slack; the bot runs as `hostsnap serve --mode http` runs it."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from sqlalchemy import select
+
+from bot.config import HostEntry, SSHSettings
+from bot.slack.posts import DONE
+from bot.store.models import SlackPostRow
+from tests.fakeslack import FakeSlack
+from tests.slack.conftest import HOST_COLLECTORS, summary_of
+
+
+async def test_snapshot_localhost_progress_summary_and_thread(bot, fake: FakeSlack) -> None:
+    t0 = time.monotonic()
+    ack = await fake.command("localhost", user="U1", channel="C1")
+    assert ack.status == 200
+    assert ack.elapsed < 1.0  # acked long before the capture ends
+
+    msg, sid = await summary_of(fake)
+    took = time.monotonic() - t0
+    await bot.idle()
+
+    # one top-level message: first the progress, then the summary in its place
+    assert [m.ts for m in fake.top_level()] == [msg.ts]
+    first = msg.history[0] if msg.history else {"text": msg.text}
+    assert first["text"] == "Capturing localhost — hold the restart"
+    shown = "".join(h["text"] for h in msg.history) + msg.text
+    assert "Capturing localhost" in shown
+    updates = fake.calls_of("chat.update")
+    # coalesced: never more than one update per interval (0.3 s here) per message
+    gaps = [b.at - a.at for a, b in itertools.pairwise(updates)]
+    assert all(g >= 0.25 for g in gaps), gaps
+    assert len(updates) <= 1 + took / 0.25
+
+    t = msg.all_text
+    assert f"*localhost* — snapshot `{sid}` · complete" in t
+    assert "Evidence saved — safe to restart." in t
+    assert "requested by <@U1>" in t
+    assert [b["text"]["text"] for b in msg.buttons()] == [
+        "Details", "Capture again", "Compare with previous", "Raw files"]
+    assert all(b["value"] == sid for b in msg.buttons())
+
+    # details in the thread: every collector with its status
+    replies = fake.replies("C1", msg.ts)
+    assert replies, "details were not posted in the thread"
+    detail = "\n".join(r.all_text for r in replies)
+    assert f"Details of snapshot `{sid}`" in detail
+    for name in HOST_COLLECTORS:
+        assert f"*{name}* ok" in detail
+
+    # stored and audited; the post is recorded as delivered
+    view = await bot.store.get_snapshot(sid)
+    assert view.status == "complete" and view.trigger == "slack"
+    assert view.requested_by == "slack:U1"
+    actions = [a.action for a in await bot.store.audit_events(limit=20)]
+    assert "slack_capture" in actions and "capture" in actions
+    async with bot.store.sessions() as s:
+        row = (await s.scalars(select(SlackPostRow))).one()
+    assert (row.snapshot_id, row.channel, row.ts, row.state, row.details_posted) == (
+        sid, "C1", msg.ts, DONE, True)
+    assert not fake.ephemerals
+
+
+async def test_signature_is_checked(bot, fake: FakeSlack) -> None:
+    bad = await fake.command("localhost", secret="not-the-secret")
+    assert bad.status == 401
+    stale = await fake.command("localhost", timestamp=int(time.time()) - 3600)
+    assert stale.status == 401
+    await bot.idle()
+    assert not fake.bot_messages() and not fake.ephemerals
+    assert await bot.store.count_snapshots() == 0
+
+
+async def test_help_and_empty_command(bot, fake: FakeSlack) -> None:
+    await fake.command("help")
+    await bot.idle()
+    (m,) = fake.top_level()
+    assert "`/snapshot list [HOST]`" in m.all_text
+    assert "`@hostsnap show ID`" in m.all_text
+
+
+async def test_metrics_and_health(bot, fake: FakeSlack) -> None:
+    await fake.command("help")
+    await bot.idle()
+    session = fake._session
+    assert session is not None
+    port = bot.running.port
+    async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
+        assert r.status == 200 and (await r.json())["ok"] is True
+    async with session.get(f"http://127.0.0.1:{port}/metrics") as r:
+        body = await r.text()
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert 'hostsnap_slack_requests_total{kind="command"} 1' in body
+    assert 'hostsnap_slack_ack_seconds_count{mode="http"} 1' in body
+    assert 'hostsnap_slack_api_calls_total{method="chat.postMessage",outcome="ok"} 1' in body
+    await bot.store.engine.dispose()  # the next request opens a fresh connection: still ok
+    async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
+        assert r.status == 200
+
+
+async def test_several_hosts_one_message_each_failure_is_plain(bot_factory,
+                                                                fake: FakeSlack) -> None:
+    dead = HostEntry(name="web-99", address="127.0.0.1", port=1, group="web")  # refused
+    bot = await bot_factory(settings={"hosts": [dead], "ssh": SSHSettings(
+        retries=0, connect_timeout=2, use_agent=False)})
+    await fake.command("localhost web-99")
+    ok, sid = await summary_of(fake)
+    bad, bad_sid = await summary_of(fake, host="web-99")
+    await bot.idle()
+    assert len(fake.top_level()) == 2 and ok.ts != bad.ts
+    assert "Evidence saved — safe to restart." in ok.all_text
+    t = bad.all_text
+    assert f"*web-99* — snapshot `{bad_sid}` · failed" in t
+    assert "Could not capture *web-99*:" in t and "Nothing was saved" in t
+    assert "safe to restart" not in t
+    assert not fake.replies("C1", bad.ts), "no details for a capture that got nothing"
+    assert (await bot.store.get_snapshot(bad_sid)).status == "failed"
+    assert sid != bad_sid

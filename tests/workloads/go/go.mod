@@ -1,0 +1,3 @@
+module hostsnap/workload
+
+go 1.19
