@@ -233,6 +233,15 @@ class Ledger:
         # a held host whose row vanished meanwhile (pruned): the next alert claims it
         return {h: out.get(h, Claim("budget")) for h in first}
 
+    async def shorten_hold(self, host: str, alert_id: int, seconds: float) -> None:
+        """A failed capture: the host's cooldown held by `alert_id` ends in
+        `seconds` (never later than it would have)."""
+        until = _now() + timedelta(seconds=seconds)
+        async with self._tx() as s:
+            await s.execute(update(AlertCooldownRow).where(
+                AlertCooldownRow.host == host, AlertCooldownRow.alert_id == alert_id,
+                AlertCooldownRow.until > until).values(until=until))
+
     def _claim_stmt(self, first: dict[str, int], until: datetime, t: datetime) -> Any:
         """Inserted, or taken over once expired; a row still in cooldown is
         left alone and not returned."""

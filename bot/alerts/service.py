@@ -331,12 +331,24 @@ class AlertService:
             except Exception as e:
                 await self.ledger.set_outcome(job.alert_id, "capture_failed",
                                               f"{type(e).__name__}: {e}")
+                await self._shorten_hold(job)
                 raise
         if status in ("complete", "partial"):
             await self.ledger.set_outcome(job.alert_id, "captured", f"snapshot {sid} {status}")
         else:
             where = f"snapshot {sid} {status}: " if sid else ""
             await self.ledger.set_outcome(job.alert_id, "capture_failed", where + error)
+            await self._shorten_hold(job)
+
+    async def _shorten_hold(self, job: Job) -> None:
+        """No evidence was saved: the next alert for the host must not be
+        "covered" by this failure for the whole cooldown."""
+        hold = min(self.settings.retry_failed_after, self.settings.cooldown)
+        await self.ledger.shorten_hold(job.host.name, job.alert_id, hold)
+        known = self._cooling.get(job.host.name)
+        if known is not None and known[1] == job.alert_id:
+            self._cooling[job.host.name] = (min(known[0], time.monotonic() + hold),
+                                            job.alert_id)
 
     async def _post_resolved(self, a: Alert, firing: Firing) -> None:
         """In the thread of the snapshot covering the alert, once that message

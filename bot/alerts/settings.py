@@ -135,6 +135,9 @@ class AlertSettings(BaseModel):
     channel: str | None = None
     #: seconds after a capture during which alerts for the same host are only recorded
     cooldown: float = Field(default=900.0, ge=0)
+    #: a capture that failed (host unreachable, refused) holds its host only this
+    #: long instead of the cooldown, so a later alert tries again
+    retry_failed_after: float = Field(default=60.0, ge=0)
     #: captures started by alerts per clock minute, all hosts and replicas together
     budget_per_minute: int = Field(default=10, ge=1)
     #: captures started by alerts running at once in this process

@@ -233,6 +233,41 @@ async def test_budget_and_bounded_fan_out(replicas, fake: FakeSlack, monkeypatch
                                              "recorded, not captured")
 
 
+async def test_a_failed_capture_holds_its_host_only_briefly(replicas, fake: FakeSlack,
+                                                           monkeypatch) -> None:
+    """No evidence was saved: the next alert for the host after
+    retry_failed_after tries again instead of being "covered" by the failure."""
+    bot: Replica = await replicas(
+        alert_settings(retry_failed_after=1.5),
+        settings={"hosts": [DEAD], "ssh": SSHSettings(retries=0, connect_timeout=2)})
+    r = await bot.send.am(am_payload(am_alert("HostThreadsNearLimit", instance="dead-01")))
+    assert r.outcomes == ["capturing"]
+    failed, _ = await summary_of(fake, host="dead-01", channel="CINC")
+    await bot.idle()
+    assert "Could not capture *dead-01*" in failed.all_text
+    failed_at = time.monotonic()
+    # within retry_failed_after: still held (a storm on an unreachable host
+    # does not become a connect storm)
+    r = await bot.send.am(am_payload(am_alert("ForkFailing", instance="dead-01")))
+    assert r.outcomes == ["covered"]
+    await asyncio.sleep(max(0.0, failed_at + 1.6 - time.monotonic()))
+    r = await bot.send.am(am_payload(am_alert("ForkFailing", instance="dead-01",
+                                              starts=1_795_000_099.0)))
+    assert r.outcomes == ["capturing"]  # well short of the 600 s cooldown
+    await bot.idle()
+    rows = [a.outcome for a in await bot.alert_rows(host="dead-01")]
+    assert rows.count("capture_failed") == 2 and rows.count("covered") == 1
+    # a capture that worked holds its host for the whole cooldown
+    r = await bot.send.am(am_payload(am_alert("HostThreadsNearLimit",
+                                              instance="localhost:9100")))
+    assert r.outcomes == ["capturing"]
+    await summary_of(fake, host="localhost", channel="CINC")
+    await bot.idle()
+    await asyncio.sleep(1.6)
+    r = await bot.send.am(am_payload(am_alert("ForkFailing", instance="localhost:9100")))
+    assert r.outcomes == ["covered"]
+
+
 async def test_a_resolution_overtaking_its_capture_waits_for_the_thread(replicas,
                                                                         fake: FakeSlack) -> None:
     bot: Replica = await replicas()
