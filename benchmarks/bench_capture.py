@@ -68,9 +68,34 @@ def ssh_one_call(host, files: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-async def capture_once(tmp: Path, hosts, **kw) -> float:
+def machine_busy() -> float:
+    """CPU seconds spent by the whole machine so far (all cores, not idle)."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+class Cpu:
+    """Wall, our CPU and the whole machine's CPU over a block."""
+
+    def __enter__(self) -> Cpu:
+        self.m0, self.c0 = machine_busy(), own_cpu()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.machine, self.own = machine_busy() - self.m0, own_cpu() - self.c0
+
+
+async def capture_once(tmp: Path, hosts, *, warm: bool = False, **kw) -> float:
     _, store, svc = await service_for(tmp, hosts)
     try:
+        if warm:  # as `hostsnap watch` keeps them: connected before the capture
+            states = [svc.pool.warm(h) for h in svc.inventory.resolve([h.name for h in hosts])]
+            await asyncio.wait_for(asyncio.gather(*(ws.ready.wait() for ws in states)), 30)
         t0 = time.perf_counter()
         outs = await svc.capture_many(svc.inventory.resolve([h.name for h in hosts]),
                                       collectors=HOST_COLLECTORS, **kw)
@@ -79,6 +104,7 @@ async def capture_once(tmp: Path, hosts, **kw) -> float:
         assert not bad, bad
         return took
     finally:
+        await svc.pool.close()
         await store.close()
 
 
@@ -123,11 +149,15 @@ def main() -> None:
         files = files_hostsnap_reads(one[0])
         print(f"each host runs {args.procs} processes; hostsnap reads {len(files)} files")
 
-        singles = [asyncio.run(capture_once(tmp, one)) for _ in range(args.runs)]
+        asyncio.run(capture_once(tmp, one))  # warm-up: database created, caches filled
+        with Cpu() as one_cpu:
+            singles = [asyncio.run(capture_once(tmp, one)) for _ in range(args.runs)]
         s_med = statistics.median(singles)
         print("\n## one host, limits+memory+network, command to stored snapshot (in-process)")
         print(f"hostsnap: median {s_med * 1000:.0f} ms, min {min(singles) * 1000:.0f} ms, "
-              f"max {max(singles) * 1000:.0f} ms over {args.runs} runs")
+              f"max {max(singles) * 1000:.0f} ms over {args.runs} runs; CPU per run: "
+              f"hostsnap {one_cpu.own / args.runs * 1000:.0f} ms, whole machine "
+              f"{one_cpu.machine / args.runs * 1000:.0f} ms")
         cli_s, cli_rss = cli_run(tmp, one)
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import bot.cli"], check=True)
@@ -141,10 +171,26 @@ def main() -> None:
         print(f"one `ssh host cat FILE...` call (needs a fork on the host; dies on a "
               f"vanished pid): {onecall * 1000:.0f} ms")
 
-        fan = [asyncio.run(capture_once(tmp, hosts)) for _ in range(max(1, args.runs // 2))]
+        fan_runs = max(1, args.runs // 2)
+        with Cpu() as fan_cpu:
+            fan = [asyncio.run(capture_once(tmp, hosts)) for _ in range(fan_runs)]
         f_med = statistics.median(fan)
+        cores = os.cpu_count() or 1
         print(f"\n## {args.hosts} hosts in one command (concurrency 10)")
         print(f"hostsnap: median {f_med * 1000:.0f} ms = {f_med / s_med:.1f}x one host")
+        own, machine = fan_cpu.own / fan_runs, fan_cpu.machine / fan_runs
+        print(f"CPU per run: hostsnap {own * 1000:.0f} ms ({own / args.hosts * 1000:.0f} ms a "
+              f"host), whole machine {machine * 1000:.0f} ms, of which the {args.hosts} "
+              f"hosts' sshd, sftp-server and kernel {(machine - own) * 1000:.0f} ms")
+        print(f"floor on this {cores}-core machine (all its CPU / cores): "
+              f"{machine / cores * 1000:.0f} ms; hostsnap alone on one core: "
+              f"{own * 1000:.0f} ms")
+        one_w = statistics.median(asyncio.run(capture_once(tmp, one, warm=True))
+                                  for _ in range(args.runs))
+        fan_w = statistics.median(asyncio.run(capture_once(tmp, hosts, warm=True))
+                                  for _ in range(fan_runs))
+        print(f"warm sessions (as `hostsnap watch` keeps them): one host {one_w * 1000:.0f} ms, "
+              f"{args.hosts} hosts {fan_w * 1000:.0f} ms = {fan_w / one_w:.1f}x")
         t0 = time.perf_counter()
         for h in hosts:
             ssh_loop(h, files) if args.hosts <= 5 else ssh_one_call(h, files)
