@@ -14,6 +14,9 @@ from pydantic import BaseModel, Field
 from bot.store.views import SnapshotView
 from collectors.analysis.findings import fmt_int
 
+#: hosts of one group needed before one of them can be called an outlier
+MIN_GROUP = 3
+
 
 class HostRow(BaseModel):
     host: str
@@ -60,7 +63,7 @@ def _row(v: SnapshotView) -> HostRow:
 def _outliers(rows: list[HostRow], attr: str, label: str, min_abs: float,
               fmt: str = "int") -> list[Standout]:
     vals = [(r.host, getattr(r, attr)) for r in rows if getattr(r, attr) is not None]
-    if len(vals) < 3:
+    if len(vals) < MIN_GROUP:
         return []
     xs = [float(x) for _, x in vals]
     med = median(xs)
@@ -87,7 +90,7 @@ def summarize(views: list[SnapshotView]) -> FleetSummary:
         fs.standouts += _outliers(mrows, "threads", "threads", 200)
         fs.standouts += _outliers(mrows, "time_wait", "TIME_WAIT", 500)
         fs.standouts += _outliers(mrows, "mem_used_pct", "memory used", 15, fmt="pct")
-        if len(members) >= 3:
+        if len(members) >= MIN_GROUP:
             fs.standouts += _process_differences(members)
     return fs
 

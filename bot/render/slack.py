@@ -359,7 +359,8 @@ def help_message(command: str = "/snapshot") -> Message:
     text = (
         "*hostsnap* captures the evidence a restart destroys.\n"
         f"• `{c} HOST...` — capture now (names, `@group`, globs like `web-*`); progress here, "
-        "then the findings and buttons\n"
+        "then the findings and buttons; several hosts: one message saying which host stands "
+        "out, each host's snapshot in its thread\n"
         f"• `{c} list [HOST]` — saved snapshots, newest first\n"
         f"• `{c} show ID` — one snapshot (an id prefix of 4+ characters works)\n"
         f"• `{c} diff ID1 [ID2]` — compare two snapshots (one id: with the previous)\n"

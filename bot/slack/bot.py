@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -23,14 +23,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.capture import CaptureService
 from bot.config import Settings
 from bot.diff import diff_snapshots
+from bot.fleet import summarize
 from bot.inventory import Inventory, InventoryError, InventoryHost
 from bot.redact import redact_bytes
 from bot.render import slack as render
+from bot.render.slack_fleet import fleet_message, fleet_progress_message
 from bot.slack.api import SlackApi, SlackRejected, SlackUnavailable, Upload
 from bot.slack.authz import Authorizer, MembershipCache, Need
 from bot.slack.commands import Command, CommandError, parse, snapshot_id
 from bot.slack.delivery import Delivery
 from bot.slack.gate import AckGate
+from bot.slack.live import LiveMessage
 from bot.slack.metrics import Metrics
 from bot.slack.posts import PENDING, Posts
 from bot.slack.tracker import CaptureTracker
@@ -44,6 +47,9 @@ log = logging.getLogger(__name__)
 CLEANUP_S = 5.0
 #: Slack's errors for "the bot is not in that channel"
 NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+#: seconds a multi-host capture waits for its channel message before the
+#: hosts' own messages go to the top of the channel instead of its thread
+FLEET_POST_WAIT_S = 2.0
 #: raw files per files_upload_v2 call (files.completeUploadExternal takes a list)
 UPLOAD_BATCH = 10
 
@@ -253,17 +259,81 @@ class HostsnapBot:
             if not await self.allowed(origin, "capture", h.group, h.name):
                 return
         deadline = time.monotonic() + self.settings.capture.deadline
-        for h in hosts:
-            self.spawn(self.capture_one(origin, h, deadline), f"capture:{h.name}")
+        if len(hosts) == 1:
+            self.spawn(self.capture_one(origin, hosts[0], deadline), f"capture:{hosts[0].name}")
+        else:
+            self.spawn(self.capture_fleet(origin, hosts, deadline, " ".join(targets)),
+                       f"capture:{len(hosts)} hosts")
 
-    async def capture_one(self, origin: Origin, host: InventoryHost, deadline: float) -> None:
+    async def capture_fleet(self, origin: Origin, hosts: list[InventoryHost], deadline: float,
+                            label: str) -> None:
+        """Several hosts: one message in the channel follows them all and ends
+        saying which hosts stand out; each host's summary goes in its thread
+        (a channel of ten summaries hides the one that matters)."""
+        states = dict.fromkeys((h.name for h in hosts), "waiting")
+        live = LiveMessage(self.api, origin.channel, origin.thread_ts, self.slack.update_interval)
+
+        def progress() -> render.Message:
+            return fleet_progress_message(label, states, requested_by=origin.user)
+
+        live.start(progress())
+        try:  # the captures wait for the parent message only briefly
+            parent = await asyncio.wait_for(asyncio.shield(live.posted()), FLEET_POST_WAIT_S)
+        except TimeoutError:
+            parent = None
+        # Slack has no nested threads: asked in a thread, everything stays in it;
+        # the parent not posted (Slack away): each host at the top, as for one
+        thread = origin.thread_ts or parent
+        inner = replace(origin, thread_ts=thread)
+
+        errors: dict[str, str | None] = {}
+
+        async def one(h: InventoryHost) -> SnapshotView | None:
+            def seen(state: str, error: str | None = None) -> None:
+                states[h.name] = state
+                if error is not None:
+                    errors[h.name] = error
+                live.show(progress())
+
+            return await self.capture_one(inner, h, deadline, on_state=seen,
+                                          details=thread is None)
+
+        results = await asyncio.gather(*(one(h) for h in hosts), return_exceptions=True)
+        views: list[SnapshotView] = []
+        for h, r in zip(hosts, results, strict=True):
+            if isinstance(r, asyncio.CancelledError):
+                raise r
+            if isinstance(r, SnapshotView):
+                views.append(r)
+                if r.status not in ("complete", "partial"):
+                    errors[h.name] = r.error or "nothing saved"
+            elif isinstance(r, BaseException):
+                log.error("capture of %s failed", h.name, exc_info=r)
+                errors[h.name] = f"{type(r).__name__}: {r}"
+            else:
+                errors.setdefault(h.name, "could not start")
+        msg = fleet_message(label, summarize(views), errors, requested_by=origin.user,
+                            command=self.slack.command)
+        if not await live.finish(msg):
+            log.warning("fleet summary of %s not posted: %s", label, live.error)
+
+    async def capture_one(self, origin: Origin, host: InventoryHost, deadline: float, *,
+                          on_state: Callable[[str, str | None], None] | None = None,
+                          details: bool = True) -> SnapshotView | None:
+        """One host's message: progress, then the summary (and, with `details`,
+        the details in its thread). Returns the snapshot, None if none was made."""
         names = [c.name for c in registry.resolve(self.settings.capture.collectors)]
+
+        def render_progress(states: dict[str, str], sid: str | None,
+                            host_state: str) -> render.Message:
+            if on_state is not None:
+                on_state(host_state, None)
+            return render.progress_message(host.name, states, snapshot_id=sid,
+                                           host_state=host_state, requested_by=origin.user)
+
         tracker = CaptureTracker(
             self.api, self.posts, origin.channel, origin.thread_ts, self.slack.update_interval,
-            names, lambda states, sid, host_state: render.progress_message(
-                host.name, states, snapshot_id=sid, host_state=host_state,
-                requested_by=origin.user),
-            requested_by=origin.user)
+            names, render_progress, requested_by=origin.user, details=details)
 
         try:
             async with self._sem:
@@ -282,12 +352,16 @@ class HostsnapBot:
         self.metrics.inc("hostsnap_slack_captures_total",
                          status=view.status if view else "failed")
         if view is None:  # could not even start: nothing stored, nothing to retry
+            if on_state is not None:
+                on_state("failed", outcome.error or "unknown error")
             try:
                 await tracker.live.finish(render.failed_message(
                     host.name, outcome.error or "unknown error", requested_by=origin.user))
             except SlackRejected as e:
                 log.warning("could not report the failed capture of %s: %s", host.name, e)
-            return
+            return None
+        if on_state is not None:
+            on_state(view.status, None)
         p = await tracker.track(view.id)
         p = await self.posts.get(p.id) or p  # ts may have been written meanwhile
         failed = await self.delivery.deliver(p, view, tracker.live)
@@ -296,6 +370,7 @@ class HostsnapBot:
                                     f"cannot post in this channel ({failed.reason}): "
                                     f"`/invite @hostsnap`, then "
                                     f"`{self.slack.command} show {view.id}`.")
+        return view
 
     async def capture_again(self, origin: Origin, sid: str) -> None:
         view = await self.snapshot(origin, sid)

@@ -54,10 +54,13 @@ class Posts:
         self.store = store
 
     async def create(self, snapshot_id: str, channel: str, *, ts: str | None,
-                     thread_ts: str | None, requested_by: str) -> Post:
+                     thread_ts: str | None, requested_by: str,
+                     details_posted: bool = False) -> Post:
+        """details_posted=True: the details are never posted by themselves."""
         t = _now()
         row = SlackPostRow(snapshot_id=snapshot_id, channel=channel, ts=ts, thread_ts=thread_ts,
-                           state=RUNNING, details_posted=False, requested_by=requested_by,
+                           state=RUNNING, details_posted=details_posted,
+                           requested_by=requested_by,
                            created_at=t, updated_at=t, attempts=0)
         async with self.store.sessions.begin() as s:
             s.add(row)

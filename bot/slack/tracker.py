@@ -21,12 +21,15 @@ RenderProgress = Callable[[dict[str, str], "str | None", str], Message]
 class CaptureTracker:
     def __init__(self, api: SlackApi, posts: Posts, channel: str, thread_ts: str | None,
                  interval: float, collectors: list[str], render: RenderProgress, *,
-                 requested_by: str = "",
+                 requested_by: str = "", details: bool = True,
                  on_snapshot: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.posts = posts
         self.channel = channel
         self.thread_ts = thread_ts
         self.requested_by = requested_by
+        #: post the details in the thread once done (a fleet's thread holds only
+        #: the hosts' summaries: details come with the Details button)
+        self.details = details
         self.render = render
         self.on_snapshot = on_snapshot
         self.states = dict.fromkeys(collectors, "waiting")
@@ -49,7 +52,7 @@ class CaptureTracker:
             if self.post is None:
                 self.post = await self.posts.create(
                     snapshot_id, self.channel, ts=self.live.ts, thread_ts=self.thread_ts,
-                    requested_by=self.requested_by)
+                    requested_by=self.requested_by, details_posted=not self.details)
                 if self.on_snapshot is not None:
                     await self.on_snapshot(snapshot_id)
             return self.post

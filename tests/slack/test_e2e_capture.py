@@ -3,6 +3,7 @@ the fake Slack; the bot runs as `hostsnap serve --mode http` runs it."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 
@@ -103,21 +104,70 @@ async def test_metrics_and_health(bot, fake: FakeSlack) -> None:
         assert r.status == 200
 
 
-async def test_several_hosts_one_message_each_failure_is_plain(bot_factory,
-                                                                fake: FakeSlack) -> None:
-    dead = HostEntry(name="web-99", address="127.0.0.1", port=1, group="web")  # refused
-    bot = await bot_factory(settings={"hosts": [dead], "ssh": SSHSettings(
-        retries=0, connect_timeout=2, use_agent=False)})
-    await fake.command("localhost web-99")
-    ok, sid = await summary_of(fake)
-    bad, bad_sid = await summary_of(fake, host="web-99")
+async def test_several_hosts_one_channel_message_and_a_thread(bot_factory,
+                                                             fake: FakeSlack) -> None:
+    """`/snapshot localhost dead-01`: one message in the channel follows both
+    captures and ends with the fleet table (the unreachable host's row says
+    why); each host's own summary, with its buttons, is in that thread."""
+    dead = HostEntry(name="dead-01", address="127.0.0.1", port=1, group="dead")
+    bot = await bot_factory(settings={"hosts": [dead],
+                                      "ssh": SSHSettings(retries=0, connect_timeout=2)})
+    ack = await fake.command("localhost dead-01", channel="C1")
+    assert ack.status == 200 and ack.elapsed < 1.0
+
+    def fleet_done():
+        top = fake.top_level("C1")
+        return top[0] if len(top) == 1 and "2 hosts (localhost dead-01)" in top[0].text \
+            and "saved" in top[0].text else None
+
+    parent = await fake.wait_for(fleet_done, 20, "the fleet summary")
     await bot.idle()
-    assert len(fake.top_level()) == 2 and ok.ts != bad.ts
-    assert "Evidence saved — safe to restart." in ok.all_text
-    t = bad.all_text
-    assert f"*web-99* — snapshot `{bad_sid}` · failed" in t
-    assert "Could not capture *web-99*:" in t and "Nothing was saved" in t
-    assert "safe to restart" not in t
-    assert not fake.replies("C1", bad.ts), "no details for a capture that got nothing"
-    assert (await bot.store.get_snapshot(bad_sid)).status == "failed"
-    assert sid != bad_sid
+    assert len(fake.top_level("C1")) == 1  # the channel gets one message, not one per host
+    first = parent.history[0]["text"] if parent.history else parent.text
+    assert first == "Capturing 2 hosts (localhost dead-01) — hold the restarts"
+    t = parent.all_text
+    assert "*2 hosts (localhost dead-01)* — 1 saved, 1 not" in t
+    local, sid = await summary_of(fake, host="localhost", channel="C1", thread_ts=parent.ts)
+    failed, bad_sid = await summary_of(fake, host="dead-01", channel="C1",
+                                       thread_ts=parent.ts)
+    assert "Evidence saved — safe to restart." in local.all_text
+    assert [b["text"]["text"] for b in local.buttons()][:2] == ["Details", "Capture again"]
+    bad = failed.all_text
+    assert f"*dead-01* — snapshot `{bad_sid}` · failed" in bad
+    assert "Could not capture *dead-01*:" in bad and "Nothing was saved" in bad
+    assert "safe to restart" not in bad
+    assert (await bot.store.get_snapshot(bad_sid)).status == "failed" and sid != bad_sid
+    # the table: the saved host with its snapshot id, the other with the reason
+    row = next(line for line in t.splitlines() if line.startswith("localhost"))
+    assert " complete " in row and sid in row
+    row = next(line for line in t.splitlines() if line.startswith("dead-01"))
+    assert " failed " in row and bad_sid in row and "host key of 127.0.0.1 is not in" in row
+    # the thread holds the two summaries only: details come with the button
+    assert len(fake.replies("C1", parent.ts)) == 2
+    await fake.click(local, "Details")
+    await bot.idle()
+    assert len(fake.replies("C1", parent.ts)) > 2
+
+
+async def test_several_hosts_when_slack_is_down_at_first(bot_factory,
+                                                        fake: FakeSlack) -> None:
+    """The channel message cannot be posted: the hosts' messages go to the top
+    of the channel, as for one host, and nothing is lost."""
+    dead = HostEntry(name="dead-01", address="127.0.0.1", port=1, group="dead")
+    bot = await bot_factory(settings={"hosts": [dead],
+                                      "ssh": SSHSettings(retries=0, connect_timeout=2)})
+    fake.outage(True)
+    await fake.command("localhost dead-01", channel="C1")
+    await fake.wait_for(lambda: fake.calls_of("chat.postMessage", status=0), 5,
+                        "a dropped post")
+    await asyncio.sleep(2.5)  # past the wait for the channel message
+    fake.outage(False)
+    msg, sid = await summary_of(fake, host="localhost", channel="C1", timeout=30)
+    failed, _ = await summary_of(fake, host="dead-01", channel="C1", timeout=30)
+    await bot.idle()
+    assert msg.thread_ts is None and failed.thread_ts is None
+    assert "Evidence saved — safe to restart." in msg.all_text
+    assert (await bot.store.get_snapshot(sid)).status == "complete"
+    # the fleet table still arrives once Slack is back
+    await fake.wait_for(lambda: any("2 hosts (localhost dead-01)* — 1 saved" in m.all_text
+                                    for m in fake.top_level("C1")), 15, "the fleet summary")

@@ -4,6 +4,8 @@ as the channel sees it."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from bot.config import HostEntry, SSHSettings
@@ -45,3 +47,51 @@ async def test_snapshot_of_an_ssh_host_near_its_thread_ceiling(host, bot_factory
     assert "partner-bridge" in detail  # the top consumers table, in the thread
     view = await bot.store.get_snapshot(sid)
     assert view.host_group == "lab" and view.status == "complete"
+
+
+def _entry(h, group: str) -> HostEntry:
+    return HostEntry(name=h.name, address=h.address, port=h.port, user=h.user,
+                     key_file=str(h.key_file), known_hosts=str(h.known_hosts_file),
+                     group=group)
+
+
+async def test_a_group_in_one_message_naming_the_odd_hosts(lab, bot_factory,
+                                                           fake: FakeSlack) -> None:
+    """`/snapshot @push`: four hosts, one eating threads, one running an old
+    build (incidents 000 and 004) — one channel message names both."""
+    hosts = [lab.add_host(f"push-{i}") for i in range(4)]
+    procs = [h.spawn([sys.executable, "-c", "import time; time.sleep(120)",
+                      f"/opt/push/push-server-{'1.4.2' if i == 2 else '1.5.0'}.jar"])
+             for i, h in enumerate(hosts)]
+    hog = hosts[1].thread_hog(1500, name="partner-bridge")
+    try:
+        bot = await bot_factory(
+            authz=[AuthzRule(groups=["push"], channels=["CINC"])],
+            settings={"hosts": [_entry(h, "push") for h in hosts], "allow_localhost": False,
+                      "ssh": SSHSettings(use_agent=False, connect_timeout=5, retries=1)})
+        ack = await fake.command("@push", channel="CINC")
+        assert ack.status == 200 and ack.elapsed < 1.0
+
+        def done():
+            top = fake.top_level("CINC")
+            return top[0] if top and "4 hosts (@push)* — 4 saved" in top[0].all_text else None
+
+        parent = await fake.wait_for(done, 60, "the fleet summary")
+        await bot.idle()
+        assert len(fake.top_level("CINC")) == 1
+        t = parent.all_text
+        assert "Stands out from its group" in t
+        assert "• push-1: threads 1 5" in t
+        assert "• push-2: runs push-server 1.4.2 while 3 of 4 run 1.5.0" in t
+        assert not any(f"• push-{i}:" in t for i in (0, 3))
+        assert "Evidence saved for 4 of 4 hosts" in t
+        assert "stands out: push-1, push-2" in parent.text  # the notification text
+        for h in hosts:  # each host's summary, with its snapshot, in the thread
+            _, sid = await summary_of(fake, host=h.name, channel="CINC", thread_ts=parent.ts)
+            assert sid in t
+        assert len(fake.replies("CINC", parent.ts)) == 4
+    finally:
+        hog.stop()
+        for p in procs:
+            p.kill()
+            p.wait()
