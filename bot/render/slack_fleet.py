@@ -31,9 +31,11 @@ def fleet_title(n: int, label: str) -> str:
 
 
 def fleet_progress_message(label: str, states: Mapping[str, str], *,
-                           requested_by: str = "") -> Message:
+                           requested_by: str = "", interrupted: bool = False) -> Message:
     """While the captures run: one line with every host's state."""
-    title = f"Capturing {fleet_title(len(states), label)} — hold the restarts"
+    title = (f"Capture of {fleet_title(len(states), label)} interrupted: hostsnap stopped"
+             if interrupted else
+             f"Capturing {fleet_title(len(states), label)} — hold the restarts")
     items = list(states.items())
     shown = " · ".join(f"{STATUS_EMOJI.get(st, ':grey_question:')} {esc(h)}"
                        for h, st in items[:PROGRESS_HOSTS])

@@ -298,7 +298,19 @@ class HostsnapBot:
             return await self.capture_one(inner, h, deadline, on_state=seen,
                                           details=thread is None)
 
-        results = await asyncio.gather(*(one(h) for h in hosts), return_exceptions=True)
+        try:
+            results = await asyncio.gather(*(one(h) for h in hosts), return_exceptions=True)
+        except asyncio.CancelledError:  # stopping: say so (each host's own message does too)
+            for name, st in states.items():
+                if st in ("waiting", "connecting", "running"):
+                    states[name] = "interrupted"
+            msg = fleet_progress_message(label, states, requested_by=origin.user,
+                                         interrupted=True)
+            try:
+                await asyncio.wait_for(asyncio.shield(live.finish(msg)), FLEET_POST_WAIT_S)
+            except (TimeoutError, SlackRejected):
+                pass
+            raise
         views: list[SnapshotView] = []
         for h, r in zip(hosts, results, strict=True):
             if isinstance(r, asyncio.CancelledError):

@@ -11,6 +11,7 @@ import time
 import pytest
 from sqlalchemy import select
 
+from bot.config import HostEntry, SSHSettings
 from bot.slack.posts import DELIVERING, DONE, PENDING
 from bot.store.models import SlackPostRow
 from collectors import registry
@@ -92,6 +93,28 @@ async def test_stopped_mid_capture_says_interrupted(bot_factory, fake: FakeSlack
     (row,) = await post_rows(bot.store)
     assert row.state == DONE
     assert (await bot.store.get_snapshot(row.snapshot_id)).status == "interrupted"
+
+
+async def test_stopped_mid_fleet_capture_the_channel_message_says_so(
+        bot_factory, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry.COLLECTORS, "slow", SlowCollector)
+    dead = HostEntry(name="dead-01", address="127.0.0.1", port=1, group="dead")
+    bot = await bot_factory(collectors=["limits", "slow"], stop_grace=0.2,
+                            settings={"hosts": [dead],
+                                      "ssh": SSHSettings(retries=0, connect_timeout=2)})
+    await fake.command("localhost dead-01")
+    (parent,) = await fake.wait_for(lambda: fake.top_level() or None, 5, "the fleet message")
+    await fake.wait_for(lambda: any("limits ok" in m.all_text
+                                    for m in fake.replies("C1", parent.ts)), 5,
+                        "localhost's progress in the thread")
+    await summary_of(fake, host="dead-01", thread_ts=parent.ts)
+    await bot.stop()
+    assert fake.top_level() == [parent]
+    t = parent.all_text
+    assert "Capture of 2 hosts (localhost dead-01) interrupted: hostsnap stopped" in t
+    assert ":octagonal_sign: localhost" in t and ":x: dead-01" in t
+    local, _ = await summary_of(fake, host="localhost", thread_ts=parent.ts)
+    assert "The capture of *localhost* was interrupted" in local.all_text
 
 
 async def test_killed_mid_capture_next_start_says_interrupted(
