@@ -354,7 +354,8 @@ def _register_optional() -> None:
     """Commands that live in their own modules."""
     import importlib
 
-    for mod in ("bot.cli_analyze", "bot.cli_serve", "bot.cli_watch", "bot.cli_diff"):
+    for mod in ("bot.cli_analyze", "bot.cli_serve", "bot.cli_watch", "bot.cli_diff",
+                "bot.cli_alerts"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

@@ -333,6 +333,17 @@ class Ledger:
         return posted[0].channel, root
 
     # -- for tests --------------------------------------------------------------------
+    async def recent(self, limit: int, *, host: str | None = None,
+                     outcome: str | None = None) -> list[AlertRow]:
+        """Newest first: what came in and what became of it (`hostsnap alerts`)."""
+        q = select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)
+        if host is not None:
+            q = q.where(AlertRow.host == host)
+        if outcome is not None:
+            q = q.where(AlertRow.outcome == outcome)
+        async with self.store.sessions() as s:
+            return list((await s.scalars(q)).all())
+
     async def rows(self, **where: Any) -> list[AlertRow]:
         async with self.store.sessions() as s:
             q = select(AlertRow).order_by(AlertRow.id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -21,8 +24,15 @@ from collectors.analysis.findings import (
 )
 
 SEV_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+if TYPE_CHECKING:
+    from bot.store.models import AlertRow
+
 STATUS_STYLE = {"complete": "green", "ok": "green", "partial": "yellow", "failed": "red",
                 "timeout": "red", "interrupted": "red", "running": "cyan", "skipped": "dim"}
+#: alert outcomes: captured, or why not (red: something to fix)
+ALERT_STYLE = {"captured": "green", "capturing": "cyan", "covered": "dim", "resolved": "dim",
+               "capture_failed": "red", "unknown_host": "red", "no_host": "red",
+               "budget": "yellow", "no_route": "yellow", "ambiguous_host": "red"}
 
 
 def _block(b: Block) -> RenderableType:
@@ -85,6 +95,20 @@ def snapshots_table(items: list[SnapshotSummary]) -> Table:
                   f"[{style}]{s.status}[/{style}]", s.trigger,
                   f"{s.findings} ({s.critical} critical)" if s.findings else "0",
                   s.headline[:80])
+    return t
+
+
+def alerts_table(rows: Sequence[AlertRow]) -> Table:
+    """`hostsnap alerts`: one line per received alert, newest first."""
+    t = Table("#", "received (UTC)", "alert", "state", "host", "outcome", "snapshot", "why",
+              box=None, header_style="bold")
+    for r in rows:
+        style = ALERT_STYLE.get(r.outcome, "")
+        name = r.alertname + (f" ({r.severity})" if r.severity else "")
+        snap = r.snapshot_id or (f"see #{r.covered_by}" if r.covered_by else "")
+        t.add_row(str(r.id), f"{r.received_at:%Y-%m-%d %H:%M:%S}", name[:40], r.status,
+                  r.host[:40], f"[{style}]{r.outcome}[/{style}]" if style else r.outcome,
+                  snap, r.detail[:100])
     return t
 
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 from sqlalchemy import delete
+from typer.testing import CliRunner
 
+from bot.cli import app
 from bot.config import SSHSettings
 from bot.store.models import AlertCooldownRow
 from tests.alerts.conftest import DEAD, Replica
@@ -279,3 +282,44 @@ async def test_a_resolution_overtaking_its_capture_waits_for_the_thread(replicas
     await wait_reply(fake, "CINC", msg.ts, "*ForkFailing* resolved on *localhost*")
     await bot.idle()
     assert len(fake.top_level("CINC")) == 1
+
+
+async def test_hostsnap_alerts_says_what_became_of_each(replicas, fake: FakeSlack,
+                                                        db_url: str, tmp_path) -> None:
+    """`hostsnap alerts`: the on-call's answer to "why no snapshot?"."""
+    bot: Replica = await replicas()
+    r = await bot.send.am(am_payload(
+        am_alert("HostThreadsNearLimit", instance="localhost:9100"),
+        am_alert("HostThreadsNearLimit", instance="10.99.0.7:9100")))
+    assert r.outcomes == ["capturing", "unknown_host"]
+    r = await bot.send.generic({"name": "DiskAlmostFull", "host": "localhost",
+                                "severity": "critical"})
+    assert r.outcomes == ["no_route"]
+    _, sid = await summary_of(fake, host="localhost", channel="CINC")
+    await bot.idle()
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(app, ["alerts", *args],
+                                  env={"HOSTSNAP_DATABASE_URL": db_url, "COLUMNS": "250",
+                                       "HOSTSNAP_CONFIG": None,
+                                       "XDG_CONFIG_HOME": str(tmp_path / "no-config")})
+
+    res = await asyncio.to_thread(cli, "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert [(a["alertname"], a["outcome"]) for a in doc] == [
+        ("DiskAlmostFull", "no_route"), ("HostThreadsNearLimit", "unknown_host"),
+        ("HostThreadsNearLimit", "captured")]  # newest first
+    assert doc[2]["snapshot_id"] == sid and doc[2]["host"] == "localhost"
+    assert doc[1]["detail"] == "instance=10.99.0.7: not in the inventory; recorded, nothing contacted"
+
+    res = await asyncio.to_thread(cli)
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.stdout.splitlines() if "unknown_host" in x)
+    assert "HostThreadsNearLimit" in line and "not in the inventory" in line
+    assert sid in res.stdout
+
+    res = await asyncio.to_thread(cli, "--outcome", "captured", "--json")
+    assert [a["snapshot_id"] for a in json.loads(res.stdout)] == [sid]
+    res = await asyncio.to_thread(cli, "--host", "web-42")
+    assert res.exit_code == 0 and "no alerts for web-42 received yet" in res.stdout

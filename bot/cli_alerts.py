@@ -1,0 +1,52 @@
+"""`hostsnap alerts`: the alerts hostsnap received and what it did about each
+— the first place to look when an alert did not bring a snapshot."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def alerts(
+        host: Annotated[str | None, typer.Option("--host", help="only alerts for this host")]
+        = None,
+        outcome: Annotated[str | None, typer.Option(
+            "--outcome", help="only this outcome (captured, covered, budget, no_route, "
+                              "unknown_host, capture_failed, ...)")] = None,
+        limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000)] = 30,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+        config: Annotated[Path | None, typer.Option("--config", envvar="HOSTSNAP_CONFIG")] = None,
+    ) -> None:
+        """Received alerts, newest first: host, outcome, snapshot and why."""
+        from bot.alerts.ledger import Ledger
+        from bot.cli import _run, _with_store, out
+        from bot.config import Settings
+        from bot.render.terminal import alerts_table
+        from bot.store.service import Store
+
+        async def go(settings: Settings, store: Store) -> None:
+            rows = await Ledger(store).recent(limit, host=host, outcome=outcome)
+            if as_json:
+                sys.stdout.write(json.dumps([{
+                    "id": r.id, "received_at": r.received_at.isoformat(),
+                    "receiver": r.receiver, "alertname": r.alertname, "status": r.status,
+                    "severity": r.severity, "host": r.host, "route": r.route,
+                    "channel": r.channel, "outcome": r.outcome, "detail": r.detail,
+                    "snapshot_id": r.snapshot_id, "covered_by": r.covered_by,
+                    "fingerprint": r.fingerprint,
+                } for r in rows], indent=2) + "\n")
+            elif not rows:
+                what = " ".join(x for x in (host and f"for {host}", outcome and
+                                            f"with outcome {outcome}") if x)
+                out.print(f"no alerts {what} received yet".replace("  ", " ")
+                          + " — see `[alerts]` in the README to send them")
+            else:
+                out.print(alerts_table(rows))
+
+        _run(_with_store(config, go))
