@@ -22,7 +22,7 @@ class MemoryCollector(Collector):
     name = "memory"
     description = "meminfo, cgroup memory vs limit, OOM kills"
     reads = (
-        "/proc/meminfo", "/proc/vmstat", "/sys/fs/cgroup/**/memory.*",
+        "/proc/meminfo", "/proc/vmstat", "/proc/uptime", "/sys/fs/cgroup/**/memory.*",
         "/var/log/kern.log (tail)", "dmesg (fallback command)",
     )
     timeout = 8.0
@@ -30,7 +30,7 @@ class MemoryCollector(Collector):
     async def collect(self, ctx: CollectContext, result: CollectorResult) -> None:
         s = ctx.session
         files, table = await asyncio.gather(
-            s.read_files(["/proc/meminfo", "/proc/vmstat"]), shared_scan(ctx)
+            s.read_files(["/proc/meminfo", "/proc/vmstat", "/proc/uptime"]), shared_scan(ctx)
         )
         mi = parse_kv(files["/proc/meminfo"])
         vm = parse_kv(files["/proc/vmstat"])
@@ -40,6 +40,7 @@ class MemoryCollector(Collector):
             swap_total_kb=mi.get("SwapTotal", 0),
             swap_free_kb=mi.get("SwapFree", 0),
             oom_kills_since_boot=vm.get("oom_kill"),
+            uptime_s=_uptime(files["/proc/uptime"]),
         )
         if files["/proc/meminfo"]:
             result.artifacts.append(Artifact("memory/meminfo", files["/proc/meminfo"] or b""))
@@ -54,11 +55,19 @@ class MemoryCollector(Collector):
 
         log_text = await _kernel_log(ctx, summary)
         if log_text:
-            summary.oom_events = parse_oom_kills(log_text)
+            summary.oom_events = parse_oom_kills(log_text, uptime_s=summary.uptime_s,
+                                                 this_boot=summary.oom_kills_since_boot)
             result.artifacts.append(Artifact("memory/kernel-log-oom.txt", "\n".join(
                 e.line for e in summary.oom_events).encode()))
         result.parsed = summary.model_dump(mode="json")
-        result.findings.extend(memory_findings(summary))
+        result.findings.extend(memory_findings(summary, ctx.thresholds.host))
+
+
+def _uptime(raw: bytes | None) -> float | None:
+    try:
+        return float((raw or b"").split()[0])
+    except (IndexError, ValueError):
+        return None
 
 
 async def _cgroup_memory(session: HostSession, ref: CgroupRef) -> CgroupMemory | None:

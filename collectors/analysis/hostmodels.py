@@ -70,6 +70,10 @@ class OomKill(BaseModel):
     process: str = ""
     when: str = ""
     line: str = ""
+    #: seconds before the capture, from the kernel's [uptime] stamp (this boot only)
+    age_s: float | None = None
+    #: logged before the host's last reboot (older than /proc/vmstat's count says)
+    earlier_boot: bool = False
 
 
 class MemorySummary(BaseModel):
@@ -79,6 +83,8 @@ class MemorySummary(BaseModel):
     swap_free_kb: int = 0
     #: /proc/vmstat oom_kill: kernel-wide count since boot (fork-free)
     oom_kills_since_boot: int | None = None
+    #: /proc/uptime when captured: how long ago a kill in the kernel log was
+    uptime_s: float | None = None
     oom_events: list[OomKill] = Field(default_factory=list)
     kernel_log: str = ""  # where oom_events came from, or why none
     cgroups: list[CgroupMemory] = Field(default_factory=list)

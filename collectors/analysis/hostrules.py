@@ -8,6 +8,7 @@ from collectors.analysis.hostmodels import (
     LimitsSummary,
     MemorySummary,
     NetworkSummary,
+    OomKill,
     ProcessInfo,
 )
 from collectors.analysis.thresholds import HostThresholds
@@ -98,35 +99,70 @@ def limits_findings(s: LimitsSummary, t: HostThresholds) -> list[Finding]:
     return out
 
 
-def memory_findings(m: MemorySummary) -> list[Finding]:
+def ago(seconds: float) -> str:
+    """"40 s ago", "12 min ago", "3 h ago", "2 d ago"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size * (2 if unit != "min" else 1):
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"
+
+
+def _victims(events: list[OomKill]) -> str:
+    return ", ".join(f"{e.process} pid {e.pid}" if e.pid else e.process for e in events[-5:])
+
+
+def _when(e: OomKill) -> str:
+    if e.age_s is not None:
+        return f"{ago(e.age_s)} {e.when}".strip()
+    return f"before reboot {e.when}".strip() if e.earlier_boot else e.when
+
+
+def memory_findings(m: MemorySummary, t: HostThresholds | None = None) -> list[Finding]:
+    t = t or HostThresholds()
     out: list[Finding] = []
     kills = [c for c in m.cgroups if c.oom_kills]
-    if m.oom_events or (m.oom_kills_since_boot or 0) > 0 or kills:
-        victims = ", ".join(
-            f"{e.process} pid {e.pid}" if e.pid else e.process for e in m.oom_events[-5:]
-        )
-        n = max(len(m.oom_events), m.oom_kills_since_boot or 0,
-                sum(c.oom_kills or 0 for c in kills))
+    now = [e for e in m.oom_events if not e.earlier_boot]
+    before = [e for e in m.oom_events if e.earlier_boot]
+    n = max(len(now), m.oom_kills_since_boot or 0, sum(c.oom_kills or 0 for c in kills))
+    ev: list[TextBlock | TableBlock] = []
+    if m.oom_events:
+        ev.append(TableBlock(headers=["when", "pid", "process", "kernel log"],
+                             rows=[[_when(e), str(e.pid or ""), e.process, e.line[:160]]
+                                   for e in m.oom_events[-10:]]))
+    if kills:
+        ev.append(TableBlock(headers=["cgroup", "oom kills", "usage", "limit"],
+                             rows=[[c.path, str(c.oom_kills), _bytes(c.usage_bytes),
+                                    _bytes(c.limit_bytes)] for c in kills]))
+    if not m.oom_events:
+        ev.append(TextBlock(text=f"kernel log: {m.kernel_log or 'not readable'}"))
+    hint = ("the kernel killed processes for memory: check the victims' limits and "
+            "whether a container or cgroup has no memory limit")
+    if n > 0:
         title = f"{fmt_int(n)} OOM kill{'s' if n != 1 else ''} since boot"
-        if victims:
-            title += f" — last: {victims}"
-        ev: list[TextBlock | TableBlock] = []
-        if m.oom_events:
-            ev.append(TableBlock(headers=["when", "pid", "process", "kernel log"],
-                                 rows=[[e.when, str(e.pid or ""), e.process, e.line[:160]]
-                                       for e in m.oom_events[-10:]]))
-        if kills:
-            ev.append(TableBlock(headers=["cgroup", "oom kills", "usage", "limit"],
-                                 rows=[[c.path, str(c.oom_kills), _bytes(c.usage_bytes),
-                                        _bytes(c.limit_bytes)] for c in kills]))
-        if not m.oom_events:
-            ev.append(TextBlock(text=f"kernel log: {m.kernel_log or 'not readable'}"))
+        ages = [e.age_s for e in now if e.age_s is not None]
+        last_age = min(ages) if ages else None
+        if last_age is not None:
+            title += f" — last {ago(last_age)}"
+        if now:
+            title += f"{':' if last_age is not None else ' — last:'} {_victims(now)}"
+        # a named kill without an [uptime] stamp may be recent: critical; kills
+        # known only by their count (log unreadable) are a warning
+        recent = last_age is None or last_age <= t.oom_recent_minutes * 60
         out.append(Finding(
-            rule="OOM_KILL", severity=Severity.WARNING if not m.oom_events else
-            Severity.CRITICAL, subject="kernel", title=title,
-            hint="the kernel killed processes for memory: check the victims' limits and "
-                 "whether a container or cgroup has no memory limit",
-            evidence=list(ev), data={"count": n, "victims": [e.process for e in m.oom_events]},
+            rule="OOM_KILL", severity=Severity.CRITICAL if recent and now else
+            Severity.WARNING, subject="kernel", title=title, hint=hint,
+            evidence=list(ev), data={"count": n, "victims": [e.process for e in now],
+                                     "last_age_s": last_age},
+        ))
+    elif before:
+        out.append(Finding(
+            rule="OOM_KILL", severity=Severity.INFO, subject="kernel",
+            title=f"{fmt_int(len(before))} OOM kill{'s' if len(before) != 1 else ''} "
+                  f"logged before the last reboot — last: {_victims(before)}",
+            hint="none since boot; if the reboot was to recover from them, the cause "
+                 "may still be there: " + hint.split(": ", 1)[1],
+            evidence=list(ev), data={"count": 0, "victims": [e.process for e in before],
+                                     "before_reboot": len(before)},
         ))
     return out
 

@@ -17,6 +17,8 @@ class HostThresholds(BaseModel):
     #: ignore TIME_WAIT counts below this, whatever the port range
     time_wait_min: int = 1000
     top_consumers: int = 10
+    #: an OOM kill this recent is critical; an older one (this boot) a warning
+    oom_recent_minutes: float = 60.0
 
 
 class ThreadDumpThresholds(BaseModel):

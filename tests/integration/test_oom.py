@@ -50,6 +50,12 @@ async def test_oom_kill_named_from_the_kernel_log(oom_victim, tmp_path):
         assert mem["oom_kills_since_boot"] >= 1
         assert any(e["pid"] == oom_victim for e in mem["oom_events"]), mem["kernel_log"]
         assert "OOM kill" in f.title and "python3" in f.title
+        # it just happened: dated from the kernel's stamp, and critical
+        (ev,) = [e for e in mem["oom_events"] if e["pid"] == oom_victim]
+        if "[" in ev["line"]:  # a log with the kernel's [uptime] stamps
+            assert 0 <= ev["age_s"] < 120 and not ev["earlier_boot"]
+            assert " s ago" in f.title or " min ago" in f.title
+        assert f.severity == "critical"
     finally:
         await store.close()
 

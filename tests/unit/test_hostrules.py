@@ -70,6 +70,35 @@ def test_oom_kill_names_victims():
     assert memory_findings(MemorySummary(oom_kills_since_boot=0)) == []
 
 
+def _kill(pid: int, name: str, age: float | None = None, earlier: bool = False) -> OomKill:
+    return OomKill(pid=pid, process=name, when="[1.0]", age_s=age, earlier_boot=earlier,
+                   line=f"Out of memory: Killed process {pid} ({name})")
+
+
+def test_oom_kill_severity_follows_its_age():
+    recent = MemorySummary(oom_kills_since_boot=2, oom_events=[
+        _kill(10, "java", age=7000.0), _kill(11, "java", age=125.0)])
+    (f,) = memory_findings(recent, T)
+    assert f.severity == Severity.CRITICAL
+    assert f.title == "2 OOM kills since boot — last 2 min ago: java pid 10, java pid 11"
+    assert f.evidence[0].rows[1][0] == "2 min ago [1.0]"
+    old = MemorySummary(oom_kills_since_boot=1, oom_events=[_kill(10, "java", age=3 * 3600.0)])
+    (f,) = memory_findings(old, T)
+    assert f.severity == Severity.WARNING and "last 3 h ago" in f.title
+    # the threshold is the user's
+    (f,) = memory_findings(old, T.model_copy(update={"oom_recent_minutes": 240}))
+    assert f.severity == Severity.CRITICAL
+
+
+def test_oom_kills_before_the_last_reboot_are_context_not_an_alarm():
+    m = MemorySummary(oom_kills_since_boot=0, oom_events=[
+        _kill(10, "dockerd", earlier=True)])
+    (f,) = memory_findings(m, T)
+    assert f.severity == Severity.INFO
+    assert f.title == "1 OOM kill logged before the last reboot — last: dockerd pid 10"
+    assert f.evidence[0].rows[0][0] == "before reboot [1.0]"
+
+
 def test_time_wait_exhaustion_per_remote():
     n = NetworkSummary(time_wait=28000, port_range=(32768, 60999), states={"TIME_WAIT": 28000},
                        top_time_wait_remotes=[Endpoint(endpoint="10.0.0.5:8080", count=27000)])
