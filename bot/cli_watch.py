@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def watch(
         hosts: Annotated[list[str] | None, typer.Argument(
-            help="hosts at risk: names, @group, globs")] = None,
+            help="hosts at risk: names, @group, globs (default: [watch] hosts)")] = None,
         status: Annotated[bool, typer.Option("--status",
                                              help="show a running watch's sessions")] = False,
         config: Annotated[Path | None, typer.Option("--config", envvar="HOSTSNAP_CONFIG")] = None,
@@ -52,10 +52,8 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(1)
             out.print(_table(doc.get("hosts", [])))
             return
-        if not hosts:
-            raise typer.BadParameter("name the hosts to keep warm")
         try:
-            asyncio.run(_watch(hosts, config))
+            asyncio.run(_watch(hosts or [], config))
         except InventoryError as e:
             Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {e}")
             raise typer.Exit(2) from None
@@ -66,6 +64,9 @@ def register(app: typer.Typer) -> None:
 
 async def _watch(targets: list[str], config: Path | None) -> None:
     settings = load_settings(config)
+    targets = targets or settings.watch.hosts
+    if not targets:
+        raise InventoryError("name the hosts to keep warm (or list them in [watch] hosts)")
     inv = Inventory(settings)
     hosts = [h for h in inv.resolve(targets) if not h.is_local]
     store = await Store.open(settings.database_url)

@@ -79,6 +79,9 @@ class CaptureSettings(BaseModel):
 class WatchSettings(BaseModel):
     max_sessions: int = 50
     reconnect_max_backoff: float = 30.0
+    #: hosts (names, @group, globs) kept warm by `hostsnap serve` from its start,
+    #: and by `hostsnap watch` when it is given no host
+    hosts: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.inventory import Inventory, InventoryHost
 from collectors.jvm import arm_attach
@@ -33,6 +34,8 @@ class WarmState:
     #: what arming the JVMs' Attach Listeners did (jvm.arm_in_watch)
     armed: list[str] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    #: who wants it open ("watch", "config", "slack:U123", "alert"); closed when none does
+    holders: set[str] = field(default_factory=set)
 
 
 class SessionPool:
@@ -60,10 +63,11 @@ class SessionPool:
             await s.close()
 
     # -- warm sessions ---------------------------------------------------------
-    def warm(self, host: InventoryHost) -> WarmState:
-        """Start keeping a session to `host` open (idempotent, bounded)."""
+    def warm(self, host: InventoryHost, holder: str = "watch") -> WarmState:
+        """Start keeping a session to `host` open for `holder` (idempotent, bounded)."""
         ws = self.warm_states.get(host.name)
         if ws is not None:
+            ws.holders.add(holder)
             return ws
         if host.is_local:
             raise TransportError(f"{host.name} is this machine: nothing to keep warm")
@@ -73,7 +77,7 @@ class SessionPool:
                 f"already keeping {limit} warm sessions (watch.max_sessions); "
                 f"not adding {host.name}"
             )
-        ws = WarmState(host)
+        ws = WarmState(host, holders={holder})
         ws.task = asyncio.create_task(self._keep(ws), name=f"warm:{host.name}")
         self.warm_states[host.name] = ws
         return ws
@@ -113,16 +117,41 @@ class SessionPool:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, cap)
 
-    async def unwarm(self, name: str) -> None:
-        ws = self.warm_states.pop(name, None)
+    async def unwarm(self, name: str, holder: str | None = None) -> bool:
+        """`holder` no longer needs the session (None: nobody does); it is closed
+        when no holder is left. True if it was closed."""
+        ws = self.warm_states.get(name)
         if ws is None:
-            return
+            return False
+        if holder is not None:
+            ws.holders.discard(holder)
+            if ws.holders:
+                return False
+        del self.warm_states[name]
         if ws.task:
             ws.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ws.task
         if ws.session is not None:
             await ws.session.close()
+        return True
+
+    def status(self) -> list[dict[str, Any]]:
+        """Every warm session as `hostsnap watch --status` and Slack show it."""
+        now = time.monotonic()
+        return [
+            {
+                "host": name,
+                "connected": ws.session is not None and not ws.session.closed,
+                "shell": bool(ws.session is not None and ws.session.has_shell),
+                "up_s": round(now - ws.connected_at, 1) if ws.connected_at else None,
+                "reconnects": ws.reconnects,
+                "last_error": ws.last_error,
+                "armed": ws.armed,
+                "holders": sorted(ws.holders),
+            }
+            for name, ws in self.warm_states.items()
+        ]
 
     async def close(self) -> None:
         for name in list(self.warm_states):

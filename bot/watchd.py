@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -62,19 +61,7 @@ class WatchServer:
             self.path.unlink()
 
     def status(self) -> list[dict[str, Any]]:
-        now = time.monotonic()
-        return [
-            {
-                "host": name,
-                "connected": ws.session is not None and not ws.session.closed,
-                "shell": bool(ws.session is not None and ws.session.has_shell),
-                "up_s": round(now - ws.connected_at, 1) if ws.connected_at else None,
-                "reconnects": ws.reconnects,
-                "last_error": ws.last_error,
-                "armed": ws.armed,
-            }
-            for name, ws in self.service.pool.warm_states.items()
-        ]
+        return self.service.pool.status()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         async def send(doc: dict[str, Any]) -> None:

@@ -16,6 +16,9 @@ from collectors.transport.base import TransportError
 
 log = logging.getLogger(__name__)
 
+#: this module's name for its hold on a warm session (bot/sessions.py)
+HOLDER = "alert"
+
 
 class WarmSessions:
     def __init__(self, pool: SessionPool, warm_for: float) -> None:
@@ -28,14 +31,15 @@ class WarmSessions:
         """Open (or keep) a warm session for this alert; says what happened."""
         if host.is_local:
             return "this machine needs no warm session"
-        if host.name not in self._holders and host.name in self.pool.warm_states:
-            return "already kept warm"  # by someone else: not ours to close
+        before = host.name in self.pool.warm_states and host.name not in self._holders
         try:
-            self.pool.warm(host)
+            self.pool.warm(host, holder=HOLDER)
         except TransportError as e:
             return f"not kept warm: {e}"
         self._holders.setdefault(host.name, {})[fingerprint] = time.monotonic() + self.warm_for
-        return "warm session kept"
+        # kept open by someone else too (`/snapshot watch`, [watch] hosts): the
+        # alert's resolution closes only its own hold
+        return "already kept warm" if before else "warm session kept"
 
     async def release(self, host: str, fingerprint: str) -> None:
         holders = self._holders.get(host)
@@ -61,7 +65,7 @@ class WarmSessions:
     async def _close(self, host: str) -> None:
         self._holders.pop(host, None)
         log.info("closing the warm session to %s (its alerts resolved or expired)", host)
-        await self.pool.unwarm(host)
+        await self.pool.unwarm(host, holder=HOLDER)
 
     @property
     def hosts(self) -> list[str]:

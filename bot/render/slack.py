@@ -364,6 +364,8 @@ def help_message(command: str = "/snapshot") -> Message:
         f"• `{c} list [HOST]` — saved snapshots, newest first\n"
         f"• `{c} show ID` — one snapshot (an id prefix of 4+ characters works)\n"
         f"• `{c} diff ID1 [ID2]` — compare two snapshots (one id: with the previous)\n"
+        f"• `{c} watch HOST...` — keep a session open to hosts at risk, so a capture works "
+        f"once they refuse logins; `{c} watch` lists them, `{c} unwatch HOST` closes one\n"
         f"• `{c} help` — this\n"
         "In a thread, mention me with the same words: `@hostsnap show ID`."
     )

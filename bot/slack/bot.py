@@ -28,6 +28,7 @@ from bot.inventory import Inventory, InventoryError, InventoryHost
 from bot.redact import redact_bytes
 from bot.render import slack as render
 from bot.render.slack_fleet import fleet_message, fleet_progress_message
+from bot.render.slack_watch import holder_text, watch_message
 from bot.slack.api import SlackApi, SlackRejected, SlackUnavailable, Upload
 from bot.slack.authz import Authorizer, MembershipCache, Need
 from bot.slack.commands import Command, CommandError, parse, snapshot_id
@@ -40,6 +41,7 @@ from bot.slack.tracker import CaptureTracker
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import SnapshotView
 from collectors import registry
+from collectors.transport.base import TransportError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 #: seconds a multi-host capture waits for its channel message before the
 #: hosts' own messages go to the top of the channel instead of its thread
 FLEET_POST_WAIT_S = 2.0
+#: seconds `/snapshot watch` waits to say whether the sessions are up
+WATCH_READY_S = 5.0
 #: raw files per files_upload_v2 call (files.completeUploadExternal takes a list)
 UPLOAD_BATCH = 10
 
@@ -103,7 +107,27 @@ class HostsnapBot:
         if ids:
             log.warning("captures interrupted by a restart: %s", ", ".join(ids))
         self._retry = asyncio.create_task(self.delivery.run_retry_loop(), name="slack-retry")
+        self._warm_configured()
         return ids
+
+    def _warm_configured(self) -> None:
+        """[watch] hosts: kept warm from the start, for as long as the bot runs."""
+        if not self.settings.watch.hosts:
+            return
+        try:
+            hosts = self.inventory.resolve(self.settings.watch.hosts,
+                                           max_hosts=self.settings.watch.max_sessions)
+        except InventoryError as e:
+            log.error("[watch] hosts: %s; none kept warm", e)
+            return
+        for h in hosts:
+            if h.is_local:
+                continue
+            try:
+                self.captures.pool.warm(h, holder="config")
+            except TransportError as e:
+                log.error("[watch] hosts: %s", e)
+                break
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Work after the ack: tracked, so shutdown can wait and errors are
@@ -150,6 +174,7 @@ class HostsnapBot:
             await asyncio.wait_for(self.delivery.retry_pending(), CLEANUP_S)
         except Exception as e:
             log.warning("pending Slack posts left for the next start: %s", e)
+        await self.captures.pool.close()  # warm sessions: nobody captures through them now
 
     # -- entry points (called after the ack) ------------------------------------------
     async def on_text(self, origin: Origin, text: str) -> None:
@@ -173,6 +198,10 @@ class HostsnapBot:
             await self.show(origin, cmd.args[0])
         elif cmd.verb == "diff":
             await self.diff(origin, cmd.args[0], cmd.args[1] if len(cmd.args) > 1 else None)
+        elif cmd.verb == "watch":
+            await self.watch(origin, cmd.args)
+        elif cmd.verb == "unwatch":
+            await self.unwatch(origin, cmd.args)
         else:
             await self.reply(origin, render.help_message(self.slack.command))
 
@@ -383,6 +412,85 @@ class HostsnapBot:
                                     f"`/invite @hostsnap`, then "
                                     f"`{self.slack.command} show {view.id}`.")
         return view
+
+    # -- warm sessions -----------------------------------------------------------------
+    async def watch(self, origin: Origin, targets: list[str]) -> None:
+        """Keep SSH sessions open to hosts at risk; no host: list them. The
+        session lives in this bot process: its captures use it."""
+        pool = self.captures.pool
+        if not targets:
+            await self.reply(origin, watch_message(pool.status(), title="Warm sessions",
+                                                   command=self.slack.command))
+            return
+        hosts = await self._resolve_allowed(origin, targets)
+        if hosts is None:
+            return
+        local = [h.name for h in hosts if h.is_local]
+        started = []
+        for h in hosts:
+            if h.is_local:
+                continue
+            try:
+                started.append(pool.warm(h, holder=origin.actor))
+            except TransportError as e:
+                await self.refuse(origin, f"{e}.", "limit", target=h.name)
+                break
+        if not started:
+            if local:
+                await self.tell(origin, f"{', '.join(local)} is this machine: it needs no "
+                                        "warm session.")
+            return
+        # a few seconds to say whether they are up; they keep trying after that
+        await asyncio.wait([asyncio.create_task(ws.ready.wait()) for ws in started],
+                           timeout=WATCH_READY_S)
+        names = {ws.host.name for ws in started}
+        rows = [r for r in pool.status() if r["host"] in names]
+        for r in rows:
+            await self.store.audit(origin.actor, "warm", str(r["host"]),
+                                   channel=origin.channel, connected=r["connected"])
+        await self.reply(origin, watch_message(
+            rows, title="Keeping warm sessions" if len(rows) > 1 else "Keeping a warm session",
+            command=self.slack.command))
+
+    async def unwatch(self, origin: Origin, targets: list[str]) -> None:
+        hosts = await self._resolve_allowed(origin, targets)
+        if hosts is None:
+            return
+        pool = self.captures.pool
+        lines = []
+        for h in hosts:
+            ws = pool.warm_states.get(h.name)
+            if ws is None:
+                lines.append(f"{render.esc(h.name)}: no warm session")
+                continue
+            # closing it for whoever opened it: the requester may not be the one
+            holders = {x for x in ws.holders if x.startswith("slack:")}
+            closed = False
+            for x in holders:
+                closed = await pool.unwarm(h.name, holder=x)
+            if closed:
+                lines.append(f"{render.esc(h.name)}: closed")
+            else:
+                rest = ", ".join(holder_text(x) for x in sorted(ws.holders))
+                lines.append(f"{render.esc(h.name)}: still kept open by {rest}")
+            await self.store.audit(origin.actor, "unwarm", h.name, channel=origin.channel,
+                                   closed=closed)
+        await self.reply(origin, render.Message(
+            "; ".join(lines), [render.section("\n".join(lines))]))
+
+    async def _resolve_allowed(self, origin: Origin, targets: list[str]
+                               ) -> list[InventoryHost] | None:
+        """Inventory hosts the requester may capture (a warm session is the first
+        half of a capture), or None after telling them why not."""
+        try:
+            hosts = self.inventory.resolve(targets, max_hosts=self.slack.max_hosts)
+        except InventoryError as e:
+            await self.refuse(origin, f"{e}.", "input", target=" ".join(targets)[:255])
+            return None
+        for h in hosts:
+            if not await self.allowed(origin, "capture", h.group, h.name):
+                return None
+        return hosts
 
     async def capture_again(self, origin: Origin, sid: str) -> None:
         view = await self.snapshot(origin, sid)

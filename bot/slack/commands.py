@@ -12,7 +12,7 @@ from typing import Literal
 from bot.inventory import TARGET_RE
 from bot.store.ids import ALPHABET, LENGTH, is_id_prefix
 
-Verb = Literal["capture", "list", "show", "diff", "help"]
+Verb = Literal["capture", "list", "show", "diff", "help", "watch", "unwatch"]
 
 # Characters a shell gives meaning to. A host name never holds one, so a word
 # with one is somebody pasting a command line, or probing: say so plainly.
@@ -23,6 +23,7 @@ _LINK = re.compile(r"<(?:https?://|mailto:)?([^>|]*)(?:\|([^>]*))?>")
 _ALIASES: dict[str, Verb] = {
     "list": "list", "ls": "list", "show": "show", "open": "show", "diff": "diff",
     "compare": "diff", "help": "help", "capture": "capture", "snapshot": "capture",
+    "watch": "watch", "unwatch": "unwatch",
 }
 
 
@@ -63,6 +64,12 @@ def parse(text: str, *, max_hosts: int) -> Command:
         return Command("help")
     if verb == "capture":
         return Command("capture", _hosts(args, max_hosts))
+    if verb == "watch":  # no host: the sessions kept warm now
+        return Command("watch", _hosts(args, max_hosts) if args else [])
+    if verb == "unwatch":
+        if not args:
+            raise CommandError("Name the hosts to stop keeping warm: `/snapshot unwatch web-03`")
+        return Command("unwatch", _hosts(args, max_hosts))
     if verb == "list":
         if len(args) > 1:
             raise CommandError("`list` takes at most one host: `/snapshot list web-03`")

@@ -62,3 +62,13 @@ def test_malformed_ids(text: str) -> None:
 def test_diff_arity() -> None:
     with pytest.raises(CommandError, match="two snapshot ids"):
         p("diff a2b3 c4d5 e6f7")
+
+
+def test_watch_verbs() -> None:
+    assert p("watch") == Command("watch", [])
+    assert p("watch web-03 @payments") == Command("watch", ["web-03", "@payments"])
+    assert p("unwatch web-03") == Command("unwatch", ["web-03"])
+    with pytest.raises(CommandError, match="Name the hosts to stop keeping warm"):
+        p("unwatch")
+    with pytest.raises(CommandError, match="not a host name"):
+        p("watch web-03;reboot".replace(";", "%"))

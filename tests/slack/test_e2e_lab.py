@@ -4,11 +4,13 @@ as the channel sees it."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import sys
 
 import pytest
 
-from bot.config import HostEntry, SSHSettings
+from bot.config import HostEntry, SSHSettings, WatchSettings
 from bot.slack.settings import AuthzRule
 from tests.fakeslack import FakeSlack
 from tests.slack.conftest import summary_of
@@ -95,3 +97,69 @@ async def test_a_group_in_one_message_naming_the_odd_hosts(lab, bot_factory,
         for p in procs:
             p.kill()
             p.wait()
+
+
+async def test_watch_from_slack_then_capture_when_logins_fail(host, bot_factory,
+                                                              fake: FakeSlack) -> None:
+    """`/snapshot watch HOST` while the host can still fork; once it is at its
+    ceiling (a new ssh login fails), `/snapshot HOST` still captures, through
+    that session; `/snapshot unwatch HOST` closes it."""
+    bot = await bot_factory(
+        authz=[AuthzRule(groups=["lab"], channels=["CINC"])],
+        settings={"hosts": [_entry(host, "lab")], "allow_localhost": False,
+                  "ssh": SSHSettings(use_agent=False, connect_timeout=5, retries=1)})
+    await fake.command(f"watch {host.name}", channel="C2")  # not allowed there
+    await bot.idle()
+    assert "You may not" in fake.ephemerals_for("U1")[-1]
+    pool = bot.running.bot.captures.pool
+    assert not pool.warm_states
+
+    await fake.command(f"watch {host.name}", channel="CINC")
+    await bot.idle()
+    (said,) = fake.bot_messages("CINC")
+    assert "Keeping a warm session" in said.all_text
+    assert f"*{host.name}* open" in said.all_text and "kept by <@U1>" in said.all_text
+
+    hog = host.fill_to_ceiling(name="partner-bridge")
+    try:
+        r = subprocess.run(host.ssh_argv("true"), capture_output=True, timeout=20)
+        assert r.returncode != 0, "a new ssh login should fail at the ceiling"
+        await fake.command(host.name, channel="CINC")
+        msg, sid = await summary_of(fake, host=host.name, channel="CINC", timeout=30)
+        await bot.idle()
+        assert f"*{host.name}* — snapshot `{sid}` · complete" in msg.all_text
+        assert f"top: partner-bridge pid {hog.host_pid}" in msg.all_text
+        assert "Evidence saved — safe to restart." in msg.all_text
+    finally:
+        hog.stop()
+
+    await fake.command("watch", channel="CINC")
+    await bot.idle()
+    listed = fake.bot_messages("CINC")[-1].all_text
+    assert "Warm sessions" in listed and f"*{host.name}* open" in listed
+    await fake.command(f"unwatch {host.name}", channel="CINC")
+    await bot.idle()
+    assert f"{host.name}: closed" in fake.bot_messages("CINC")[-1].all_text
+    assert not pool.warm_states
+    audit = [a.action for a in await bot.store.audit_events(limit=50)]
+    assert "warm" in audit and "unwarm" in audit
+
+
+async def test_configured_hosts_are_kept_warm_from_the_start(host, bot_factory,
+                                                             fake: FakeSlack) -> None:
+    bot = await bot_factory(settings={
+        "hosts": [_entry(host, "lab")], "allow_localhost": False,
+        "ssh": SSHSettings(use_agent=False, connect_timeout=5, retries=1),
+        "watch": WatchSettings(hosts=["@lab"])})
+    ws = bot.running.bot.captures.pool.warm_states[host.name]
+    assert ws.holders == {"config"}
+    await asyncio.wait_for(ws.ready.wait(), 10)
+    await fake.command("watch", channel="C1")
+    await bot.idle()
+    t = fake.bot_messages("C1")[-1].all_text
+    assert f"*{host.name}* open" in t and "kept by the config ([watch] hosts)" in t
+    # a Slack user cannot close what the config keeps
+    await fake.command(f"unwatch {host.name}", channel="C1")
+    await bot.idle()
+    assert f"{host.name}: still kept open by the config ([watch] hosts)" in fake.bot_messages("C1")[-1].all_text
+    assert host.name in bot.running.bot.captures.pool.warm_states
