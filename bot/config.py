@@ -82,6 +82,8 @@ class WatchSettings(BaseModel):
     #: hosts (names, @group, globs) kept warm by `hostsnap serve` from its start,
     #: and by `hostsnap watch` when it is given no host
     hosts: list[str] = Field(default_factory=list)
+    #: seconds between a bot replica's looks at the shared warm holds
+    sync_interval: float = Field(default=2.0, gt=0)
 
 
 class Settings(BaseSettings):

@@ -92,7 +92,7 @@ class AlertService:
         self.router = Router(settings)
         self.finder = HostFinder(bot.inventory, settings.host_labels, settings.workload_labels)
         self.slack = AlertSlack(bot)
-        self.warm = WarmSessions(bot.captures.pool, settings.warm_for)
+        self.warm = WarmSessions(bot.warm, settings.warm_for)
         #: secrets resolved now: a missing variable stops `serve` at start-up
         self.receivers = {r.name: Authenticator.of(r) for r in settings.receivers}
         self._sem = asyncio.Semaphore(settings.concurrency)
@@ -119,7 +119,6 @@ class AlertService:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
-        await self.warm.close()
 
     async def _maintain(self) -> None:
         while True:
@@ -268,7 +267,7 @@ class AlertService:
         host = match.host
         notes: list[str] = []
         if route.warm:
-            said = self.warm.hold(host, a.fingerprint)
+            said = await self.warm.hold(host, a.fingerprint)
             notes.append(said)
             if said == "warm session kept":
                 await self.bot.store.audit(_actor(a), "warm", host.name, alert_id=rid,

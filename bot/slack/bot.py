@@ -40,6 +40,7 @@ from bot.slack.posts import PENDING, Posts
 from bot.slack.tracker import CaptureTracker
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import SnapshotView
+from bot.warmholds import WarmHolds
 from collectors import registry
 from collectors.transport.base import TransportError
 
@@ -97,6 +98,9 @@ class HostsnapBot:
         self._sem = asyncio.Semaphore(settings.capture.concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retry: asyncio.Task[None] | None = None
+        #: warm sessions every replica keeps (`/snapshot watch`, alerts)
+        self.warm = WarmHolds(store, self.captures.pool, self.inventory,
+                              settings.watch.sync_interval)
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self) -> list[str]:
@@ -108,6 +112,7 @@ class HostsnapBot:
             log.warning("captures interrupted by a restart: %s", ", ".join(ids))
         self._retry = asyncio.create_task(self.delivery.run_retry_loop(), name="slack-retry")
         self._warm_configured()
+        self.warm.start()
         return ids
 
     def _warm_configured(self) -> None:
@@ -174,6 +179,7 @@ class HostsnapBot:
             await asyncio.wait_for(self.delivery.retry_pending(), CLEANUP_S)
         except Exception as e:
             log.warning("pending Slack posts left for the next start: %s", e)
+        await self.warm.stop()  # the holds stay in the database for the other replicas
         await self.captures.pool.close()  # warm sessions: nobody captures through them now
 
     # -- entry points (called after the ack) ------------------------------------------
@@ -415,8 +421,8 @@ class HostsnapBot:
 
     # -- warm sessions -----------------------------------------------------------------
     async def watch(self, origin: Origin, targets: list[str]) -> None:
-        """Keep SSH sessions open to hosts at risk; no host: list them. The
-        session lives in this bot process: its captures use it."""
+        """Keep SSH sessions open to hosts at risk, in every replica; no host:
+        list them."""
         pool = self.captures.pool
         if not targets:
             await self.reply(origin, watch_message(pool.status(), title="Warm sessions",
@@ -426,15 +432,20 @@ class HostsnapBot:
         if hosts is None:
             return
         local = [h.name for h in hosts if h.is_local]
+        holder = f"slack:{origin.user}"
         started = []
         for h in hosts:
             if h.is_local:
                 continue
-            try:
-                started.append(pool.warm(h, holder=origin.actor))
-            except TransportError as e:
-                await self.refuse(origin, f"{e}.", "limit", target=h.name)
+            await self.warm.hold(h.name, holder)
+            ws = pool.warm_states.get(h.name)
+            if ws is None:  # the pool is full
+                await self.warm.release(h.name, holder=holder)
+                await self.refuse(origin, f"Not keeping {h.name} warm: already "
+                                          f"{self.settings.watch.max_sessions} warm sessions "
+                                          "(watch.max_sessions).", "limit", target=h.name)
                 break
+            started.append(ws)
         if not started:
             if local:
                 await self.tell(origin, f"{', '.join(local)} is this machine: it needs no "
@@ -453,28 +464,25 @@ class HostsnapBot:
             command=self.slack.command))
 
     async def unwatch(self, origin: Origin, targets: list[str]) -> None:
+        """Drop the Slack users' holds (whoever asked) on these hosts, in every
+        replica; a host held by the config or an alert stays warm."""
         hosts = await self._resolve_allowed(origin, targets)
         if hosts is None:
             return
-        pool = self.captures.pool
         lines = []
         for h in hosts:
-            ws = pool.warm_states.get(h.name)
-            if ws is None:
-                lines.append(f"{render.esc(h.name)}: no warm session")
+            name = render.esc(h.name)
+            if h.name not in self.captures.pool.warm_states:
+                lines.append(f"{name}: no warm session")
                 continue
-            # closing it for whoever opened it: the requester may not be the one
-            holders = {x for x in ws.holders if x.startswith("slack:")}
-            closed = False
-            for x in holders:
-                closed = await pool.unwarm(h.name, holder=x)
-            if closed:
-                lines.append(f"{render.esc(h.name)}: closed")
+            left = await self.warm.release(h.name, prefix="slack:")
+            if left:
+                rest = ", ".join(holder_text(x) for x in left)
+                lines.append(f"{name}: still kept open by {rest}")
             else:
-                rest = ", ".join(holder_text(x) for x in sorted(ws.holders))
-                lines.append(f"{render.esc(h.name)}: still kept open by {rest}")
+                lines.append(f"{name}: closed")
             await self.store.audit(origin.actor, "unwarm", h.name, channel=origin.channel,
-                                   closed=closed)
+                                   closed=not left)
         await self.reply(origin, render.Message(
             "; ".join(lines), [render.section("\n".join(lines))]))
 

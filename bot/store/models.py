@@ -197,3 +197,17 @@ class AlertBudgetRow(Base):
     minute: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     alert_id: Mapped[int] = mapped_column(Integer)
+
+
+class WarmHoldRow(Base):
+    """Somebody wants a warm session to `host`: a Slack user (`slack:U123`) or
+    an alert (`alert:<fingerprint>`, until it resolves or `until`). Every bot
+    replica keeps a session to every held host, so a capture works whichever
+    replica Slack or the alert sender reaches (bot/warmholds.py)."""
+
+    __tablename__ = "warm_holds"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(160), primary_key=True)
+    until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
