@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import CaptureSettings, Settings
+from bot.config import CaptureSettings, HostEntry, Settings
 from bot.slack.serve import Running, SlackService
 from bot.slack.settings import AuthzRule, SlackSettings
 from bot.store.service import Store
@@ -145,3 +145,10 @@ async def summary_of(fake: FakeSlack, host: str = "localhost", channel: str = "C
     found = SNAPSHOT_ID.search(m.all_text)
     assert found, m.all_text
     return m, found.group(1)
+
+
+def lab_entry(h: Any, group: str = "lab") -> HostEntry:
+    """The inventory entry of a lab host (tests/lab), as a user would write it."""
+    return HostEntry(name=h.name, address=h.address, port=h.port, user=h.user,
+                     key_file=str(h.key_file), known_hosts=str(h.known_hosts_file),
+                     group=group)

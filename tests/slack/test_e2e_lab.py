@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from bot.config import HostEntry, SSHSettings, WatchSettings
+from bot.config import SSHSettings, WatchSettings
 from bot.slack.settings import AuthzRule
 from tests.fakeslack import FakeSlack
-from tests.slack.conftest import summary_of
+from tests.slack.conftest import lab_entry, summary_of
 
 pytestmark = pytest.mark.root
 
@@ -22,9 +22,7 @@ async def test_snapshot_of_an_ssh_host_near_its_thread_ceiling(host, bot_factory
                                                                fake: FakeSlack) -> None:
     host.thread_hog(1500, name="partner-bridge", user="appuser")
     host.set_pids_max(host.pids_current() + 40)  # ~97 % of pids.max: critical
-    entry = HostEntry(name=host.name, address=host.address, port=host.port, user=host.user,
-                      key_file=str(host.key_file), known_hosts=str(host.known_hosts_file),
-                      group="lab")
+    entry = lab_entry(host)
     bot = await bot_factory(
         authz=[AuthzRule(groups=["lab"], channels=["CINC"])],
         settings={"hosts": [entry], "allow_localhost": False,
@@ -51,12 +49,6 @@ async def test_snapshot_of_an_ssh_host_near_its_thread_ceiling(host, bot_factory
     assert view.host_group == "lab" and view.status == "complete"
 
 
-def _entry(h, group: str) -> HostEntry:
-    return HostEntry(name=h.name, address=h.address, port=h.port, user=h.user,
-                     key_file=str(h.key_file), known_hosts=str(h.known_hosts_file),
-                     group=group)
-
-
 async def test_a_group_in_one_message_naming_the_odd_hosts(lab, bot_factory,
                                                            fake: FakeSlack) -> None:
     """`/snapshot @push`: four hosts, one eating threads, one running an old
@@ -69,7 +61,7 @@ async def test_a_group_in_one_message_naming_the_odd_hosts(lab, bot_factory,
     try:
         bot = await bot_factory(
             authz=[AuthzRule(groups=["push"], channels=["CINC"])],
-            settings={"hosts": [_entry(h, "push") for h in hosts], "allow_localhost": False,
+            settings={"hosts": [lab_entry(h, "push") for h in hosts], "allow_localhost": False,
                       "ssh": SSHSettings(use_agent=False, connect_timeout=5, retries=1)})
         ack = await fake.command("@push", channel="CINC")
         assert ack.status == 200 and ack.elapsed < 1.0
@@ -106,7 +98,7 @@ async def test_watch_from_slack_then_capture_when_logins_fail(host, bot_factory,
     that session; `/snapshot unwatch HOST` closes it."""
     bot = await bot_factory(
         authz=[AuthzRule(groups=["lab"], channels=["CINC"])],
-        settings={"hosts": [_entry(host, "lab")], "allow_localhost": False,
+        settings={"hosts": [lab_entry(host, "lab")], "allow_localhost": False,
                   "ssh": SSHSettings(use_agent=False, connect_timeout=5, retries=1)})
     await fake.command(f"watch {host.name}", channel="C2")  # not allowed there
     await bot.idle()
@@ -148,7 +140,7 @@ async def test_watch_from_slack_then_capture_when_logins_fail(host, bot_factory,
 async def test_configured_hosts_are_kept_warm_from_the_start(host, bot_factory,
                                                              fake: FakeSlack) -> None:
     bot = await bot_factory(settings={
-        "hosts": [_entry(host, "lab")], "allow_localhost": False,
+        "hosts": [lab_entry(host, "lab")], "allow_localhost": False,
         "ssh": SSHSettings(use_agent=False, connect_timeout=5, retries=1),
         "watch": WatchSettings(hosts=["@lab"])})
     ws = bot.running.bot.captures.pool.warm_states[host.name]

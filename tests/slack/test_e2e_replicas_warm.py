@@ -13,7 +13,7 @@ import pytest
 from bot.config import HostEntry, SSHSettings, WatchSettings
 from bot.slack.settings import AuthzRule
 from tests.fakeslack import FakeSlack
-from tests.slack.conftest import BotUnderTest, summary_of
+from tests.slack.conftest import BotUnderTest, lab_entry, summary_of
 
 pytestmark = pytest.mark.postgres
 
@@ -63,10 +63,7 @@ async def test_watch_on_one_replica_warms_the_other(bot_factory, fake: FakeSlack
 @pytest.mark.root
 async def test_capture_at_the_ceiling_through_the_replica_that_did_not_watch(
         host, bot_factory, fake: FakeSlack) -> None:
-    entry = HostEntry(name=host.name, address=host.address, port=host.port, user=host.user,
-                      key_file=str(host.key_file), known_hosts=str(host.known_hosts_file),
-                      group="lab")
-    opts = {"hosts": [entry], "allow_localhost": False,
+    opts = {"hosts": [lab_entry(host)], "allow_localhost": False,
             "ssh": SSHSettings(use_agent=False, connect_timeout=5, retries=1),
             "watch": WatchSettings(sync_interval=0.2)}
     authz = [AuthzRule(groups=["lab"], channels=["CINC"])]
