@@ -218,8 +218,8 @@ class AlertService:
     async def _claim(self, host: str, rid: int) -> Claim:
         """The database rules on the host and the budget, for all alerts
         deciding at the same moment in one transaction (a group's hosts
-        together); a held host is remembered for the rest of its cooldown, so
-        the rest of a group storm is answered from memory."""
+        together); a held host is remembered for up to retry_failed_after, so
+        the rest of a storm is answered from memory."""
         known = self._cooling.get(host)
         if known is not None and known[0] > time.monotonic():
             return Claim("covered", known[1])
@@ -227,7 +227,10 @@ class AlertService:
         if claim.outcome == "claimed" and claim.holder != rid:  # another alert of the batch
             claim = Claim("covered", claim.holder, claim.left)
         if claim.holder is not None:
-            self._cooling[host] = (time.monotonic() + claim.left, claim.holder)
+            # remembered only for a storm's length: the holder's capture may fail
+            # on another replica, which then shortens the hold in the database
+            keep = min(claim.left, self.settings.retry_failed_after)
+            self._cooling[host] = (time.monotonic() + keep, claim.holder)
         return claim
 
     async def _claim_batch(self, wants: list[tuple[str, int]]) -> dict[str, Claim]:

@@ -88,3 +88,27 @@ async def test_socket_mode_still_serves_alerts_and_metrics(replicas, fake: FakeS
     assert "hostsnap_alert_webhook_seconds_count" in text
     async with bot.send.session.post(bot.send.base + "/slack/events", data=b"{}") as resp:
         assert resp.status == 404  # Slack comes over the socket in this mode
+
+
+async def test_a_capture_failed_on_one_replica_is_retried_by_another(
+        replicas, fake: FakeSlack) -> None:
+    """Replica b answered "covered" while a's capture of dead-01 ran; a's
+    capture failed; after retry_failed_after, b's next alert captures — b must
+    not keep answering from its memory for the whole cooldown."""
+    settings = {"hosts": [DEAD], "ssh": QUICK_SSH}
+    opts = alert_settings(retry_failed_after=1.0)
+    a: Replica = await replicas(opts, settings=settings)
+    b: Replica = await replicas(opts, settings=settings)
+    r = await a.send.am(am_payload(am_alert("HostThreadsNearLimit", instance="dead-01")))
+    assert r.outcomes == ["capturing"]
+    r = await b.send.am(am_payload(am_alert("ForkFailing", instance="dead-01")))
+    assert r.outcomes == ["covered"]
+    await summary_of(fake, host="dead-01", channel="CINC")
+    await a.idle()
+    await asyncio.sleep(1.2)
+    r = await b.send.am(am_payload(am_alert("ForkFailing", instance="dead-01",
+                                            starts=1_795_000_077.0)))
+    assert r.outcomes == ["capturing"]
+    await b.idle()
+    assert [x.outcome for x in await b.alert_rows(host="dead-01")] == [
+        "capture_failed", "covered", "capture_failed"]
