@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -36,8 +37,13 @@ def _now() -> datetime:
 
 
 def current_minute() -> int:
-    """The budget's window: this clock minute (Unix time // 60)."""
+    """The budget's slots are per clock minute (Unix time // 60)."""
     return int(time.time() // 60)
+
+
+def minute_elapsed() -> float:
+    """How far into its clock minute this is (0 to 1)."""
+    return (time.time() % 60) / 60
 
 
 def _utc(dt: datetime | None) -> datetime | None:
@@ -256,16 +262,24 @@ class Ledger:
     async def _budget_slots(self, s: AsyncSession, rids: list[int], per_minute: int) -> int:
         """How many of `rids` (the first ones) get a slot of this clock minute.
         (minute, slot) is unique and slot < per_minute, so all replicas together
-        never take more; a replica losing a race for a slot counts again
-        (READ COMMITTED: each count sees what others committed). Bounded."""
+        never take more in a clock minute, and fewer while the previous minute's
+        captures are still within the last 60 s; a replica losing a race for a
+        slot counts again (READ COMMITTED: each count sees what others
+        committed). Bounded."""
         minute = current_minute()
+        # A sliding minute, not only a clock one: the previous minute's captures
+        # count for the part of it still within the last 60 s, so a storm that
+        # straddles xx:59 -> xx:00 does not get twice the budget.
+        prev = int(await s.scalar(select(func.count()).select_from(AlertBudgetRow)
+                                  .where(AlertBudgetRow.minute == minute - 1)) or 0)
+        cap = per_minute - math.ceil(prev * (1 - minute_elapsed()))
         granted = 0
         for _ in range(per_minute + 1):
             if granted == len(rids):
                 break
             used = int(await s.scalar(select(func.count()).select_from(AlertBudgetRow)
                                       .where(AlertBudgetRow.minute == minute)) or 0)
-            take = min(len(rids) - granted, per_minute - used)
+            take = min(len(rids) - granted, cap - used)
             if take <= 0:
                 break
             got = await s.execute(
