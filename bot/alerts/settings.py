@@ -138,7 +138,7 @@ class AlertSettings(BaseModel):
     #: a capture that failed (host unreachable, refused) holds its host only this
     #: long instead of the cooldown, so a later alert tries again
     retry_failed_after: float = Field(default=60.0, ge=0)
-    #: captures started by alerts per clock minute, all hosts and replicas together
+    #: captures started by alerts in any minute (sliding), all hosts and replicas together
     budget_per_minute: int = Field(default=10, ge=1)
     #: captures started by alerts running at once in this process
     concurrency: int = Field(default=5, ge=1, le=100)
