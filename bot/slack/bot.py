@@ -53,6 +53,8 @@ NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 #: seconds a multi-host capture waits for its channel message before the
 #: hosts' own messages go to the top of the channel instead of its thread
 FLEET_POST_WAIT_S = 2.0
+#: seconds a multi-host capture keeps trying to post its fleet summary
+FLEET_RETRY_S = 600.0
 #: seconds `/snapshot watch` waits to say whether the sessions are up
 WATCH_READY_S = 5.0
 #: raw files per files_upload_v2 call (files.completeUploadExternal takes a list)
@@ -361,8 +363,14 @@ class HostsnapBot:
                 errors.setdefault(h.name, "could not start")
         msg = fleet_message(label, summarize(views), errors, requested_by=origin.user,
                             command=self.slack.command)
-        if not await live.finish(msg):
-            log.warning("fleet summary of %s not posted: %s", label, live.error)
+        # Slack away: the hosts' own messages are queued in slack_posts; this one
+        # is retried here for a while (a stop ends it)
+        give_up = time.monotonic() + FLEET_RETRY_S
+        while not await live.finish(msg):
+            if time.monotonic() > give_up:
+                log.warning("fleet summary of %s not posted: %s", label, live.error)
+                return
+            await asyncio.sleep(self.slack.retry_interval)
 
     async def capture_one(self, origin: Origin, host: InventoryHost, deadline: float, *,
                           on_state: Callable[[str, str | None], None] | None = None,

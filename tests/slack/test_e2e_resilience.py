@@ -117,6 +117,36 @@ async def test_stopped_mid_fleet_capture_the_channel_message_says_so(
     assert "The capture of *localhost* was interrupted" in local.all_text
 
 
+async def test_slack_down_when_a_fleet_ends_its_summary_comes_later(
+        bot_factory, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry.COLLECTORS, "slow", SlowCollector)
+    monkeypatch.setenv("SLOW_SECONDS", "1.0")
+    dead = HostEntry(name="dead-01", address="127.0.0.1", port=1, group="dead")
+    bot = await bot_factory(collectors=["limits", "slow"], settings={
+        "hosts": [dead], "ssh": SSHSettings(retries=0, connect_timeout=2)})
+    await fake.command("localhost dead-01")
+    (parent,) = await fake.wait_for(lambda: fake.top_level() or None, 5, "the fleet message")
+    api = bot.running.bot.api
+    tried: list[str] = []
+    real_update = api.update
+
+    async def update(channel, ts, msg):  # type: ignore[no-untyped-def]
+        tried.append(msg.text)
+        return await real_update(channel, ts, msg)
+
+    monkeypatch.setattr(api, "update", update)
+    fake.outage(True)  # the captures end while Slack is away
+    await fake.wait_for(lambda: any("1 saved" in t for t in tried), 20,
+                        "an attempt at the fleet summary")
+    await asyncio.sleep(3.0)  # longer than the Slack client's own retry
+    assert "saved" not in parent.all_text  # it failed
+    fake.outage(False)
+    await fake.wait_for(lambda: "2 hosts (localhost dead-01)* — 1 saved" in parent.all_text,
+                        10, "the fleet summary, once Slack is back")
+    await bot.idle()
+    assert fake.top_level() == [parent]
+
+
 async def test_killed_mid_capture_next_start_says_interrupted(
         bot_factory, fake: FakeSlack, db_url: str, store) -> None:
     settings = make_settings(fake, db_url, collectors=["limits", "slow"])
