@@ -23,13 +23,20 @@ out = Console()
 
 
 def _table(rows: list[dict[str, object]]) -> Table:
-    t = Table("host", "session", "shell", "up", "reconnects", "last error", box=None,
-              header_style="bold", title="warm sessions", title_justify="left")
+    t = Table(box=None, header_style="bold", title="warm sessions", title_justify="left")
+    # host names whole, whatever the terminal's width: they are what one types next
+    t.add_column("host", no_wrap=True, min_width=max((len(str(r["host"])) for r in rows),
+                                                     default=4))
+    for name in ("session", "shell", "up", "reconnects", "kept by", "last error"):
+        t.add_column(name)
     for r in rows:
+        holders = r.get("holders")
         t.add_row(str(r["host"]), "[green]open[/green]" if r["connected"] else
                   "[yellow]connecting[/yellow]", "yes" if r["shell"] else "no",
                   f"{r['up_s']}s" if r["up_s"] is not None else "",
-                  str(r["reconnects"]), str(r["last_error"] or ""))
+                  str(r["reconnects"]),
+                  ", ".join(map(str, holders)) if isinstance(holders, list) else "",
+                  str(r["last_error"] or ""))
     return t
 
 

@@ -58,6 +58,7 @@ class WarmHolds:
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one reconciliation at a time
+        self._warned: set[str] = set()  # said once, not every sync_interval
 
     # -- what users and alerts ask for -------------------------------------------------
     async def hold(self, host: str, holder: str, *, seconds: float | None = None) -> bool:
@@ -120,14 +121,18 @@ class WarmHolds:
                 try:
                     (host,) = self.inventory.resolve([h.host], max_hosts=1)
                 except (InventoryError, ValueError) as e:
-                    log.warning("warm hold on %s: %s", h.host, e)
+                    if h.host not in self._warned:
+                        self._warned.add(h.host)
+                        log.warning("warm hold on %s (by %s): %s", h.host, h.holder, e)
                     continue
                 if host.is_local:
                     continue
                 try:
                     self.pool.warm(host, holder=h.holder)
                 except TransportError as e:  # watch.max_sessions
-                    log.error("warm hold on %s: %s", h.host, e)
+                    if h.host not in self._warned:
+                        self._warned.add(h.host)
+                        log.error("warm hold on %s: %s", h.host, e)
 
     async def prune(self) -> None:
         async with self.store.sessions.begin() as s:

@@ -127,7 +127,7 @@ async def test_watch_command_then_snapshot_through_it(host, tmp_path):
         assert snap["status"] == "complete"
         assert any(f["rule"] == "THREAD_CEILING" for f in snap["finding_list"])
         st = await asyncio.to_thread(_hostsnap, "watch", "--status", env=env)
-        assert host.name in st.stdout and "open" in st.stdout
+        assert host.name in st.stdout and "open" in st.stdout and "watch" in st.stdout
     finally:
         if hog:
             hog.stop()
