@@ -34,7 +34,8 @@ class WarmState:
     #: what arming the JVMs' Attach Listeners did (jvm.arm_in_watch)
     armed: list[str] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    #: who wants it open ("watch", "config", "slack:U123", "alert"); closed when none does
+    #: who wants it open ("watch", "config", "slack:U123", "alert:<fingerprint>");
+    #: closed when nobody does
     holders: set[str] = field(default_factory=set)
 
 

@@ -346,7 +346,7 @@ class Ledger:
         assert root is not None
         return posted[0].channel, root
 
-    # -- for tests --------------------------------------------------------------------
+    # -- reading ----------------------------------------------------------------------
     async def recent(self, limit: int, *, host: str | None = None,
                      outcome: str | None = None) -> list[AlertRow]:
         """Newest first: what came in and what became of it (`hostsnap alerts`)."""
@@ -358,6 +358,7 @@ class Ledger:
         async with self.store.sessions() as s:
             return list((await s.scalars(q)).all())
 
+    # -- for tests --------------------------------------------------------------------
     async def rows(self, **where: Any) -> list[AlertRow]:
         async with self.store.sessions() as s:
             q = select(AlertRow).order_by(AlertRow.id)

@@ -460,8 +460,10 @@ class HostsnapBot:
                                         "warm session.")
             return
         # a few seconds to say whether they are up; they keep trying after that
-        await asyncio.wait([asyncio.create_task(ws.ready.wait()) for ws in started],
-                           timeout=WATCH_READY_S)
+        waits = [asyncio.create_task(ws.ready.wait()) for ws in started]
+        await asyncio.wait(waits, timeout=WATCH_READY_S)
+        for w in waits:
+            w.cancel()
         names = {ws.host.name for ws in started}
         rows = [r for r in pool.status() if r["host"] in names]
         for r in rows:
@@ -480,7 +482,7 @@ class HostsnapBot:
         lines = []
         for h in hosts:
             name = render.esc(h.name)
-            if h.name not in self.captures.pool.warm_states:
+            if not await self.warm.holders(h.name):  # here or in another replica
                 lines.append(f"{name}: no warm session")
                 continue
             left = await self.warm.release(h.name, prefix="slack:")
