@@ -23,10 +23,10 @@ from collectors.analysis.findings import (
     sort_findings,
 )
 
-SEV_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 if TYPE_CHECKING:
     from bot.store.models import AlertRow
 
+SEV_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 STATUS_STYLE = {"complete": "green", "ok": "green", "partial": "yellow", "failed": "red",
                 "timeout": "red", "interrupted": "red", "running": "cyan", "skipped": "dim"}
 #: alert outcomes: captured, or why not (red: something to fix)

@@ -100,7 +100,7 @@ def limits_findings(s: LimitsSummary, t: HostThresholds) -> list[Finding]:
 
 
 def ago(seconds: float) -> str:
-    """"40 s ago", "12 min ago", "3 h ago", "2 d ago"."""
+    """How long ago, as people say it: 40 s ago, 12 min ago, 3 h ago, 2 d ago."""
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size * (2 if unit != "min" else 1):
             return f"{seconds / size:.0f} {unit} ago"

@@ -36,10 +36,10 @@ def parse_oom_kills(text: str, limit: int = 50, *, uptime_s: float | None = None
     if this_boot is not None:
         for k in out[:max(0, len(out) - this_boot)]:
             k.earlier_boot = True
-    # Newest first: stamps fall towards the boot. One later than the uptime,
-    # or than a newer kill's, was logged before a reboot, and so was all before it.
     if uptime_s is None:
         return out[-limit:]
+    # Newest first: stamps fall towards the boot. One later than the uptime,
+    # or than a newer kill's, was logged before a reboot, and so was all before it.
     last, rebooted = uptime_s, False
     for k in reversed(out):
         stamp = _UPTIME.search(k.line)
