@@ -49,9 +49,10 @@ def register(app: typer.Typer) -> None:
                                              help="show a running watch's sessions")] = False,
         config: Annotated[Path | None, typer.Option("--config", envvar="HOSTSNAP_CONFIG")] = None,
     ) -> None:
-        """Keep SSH sessions open to HOSTS so capture still works when they can
-        no longer fork (new logins fail). Other hostsnap commands on this machine
-        capture through these sessions while this runs."""
+        """Keep SSH sessions open to hosts at risk, for captures once they refuse logins.
+
+        Other hostsnap commands on this machine capture through these sessions
+        while this runs; without HOSTS, the config's [watch] hosts."""
         if status:
             doc = asyncio.run(request({"op": "status"}, timeout=5))
             if doc is None:
