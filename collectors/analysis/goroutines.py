@@ -256,6 +256,10 @@ def parse_debug2(text: str) -> GoroutineDump:
     if out and not text.rstrip(" ").endswith("\n"):
         dump.truncated = True
         dump.warnings.append("truncated: the dump does not end with a newline")
+    elif out and not text.rstrip().rsplit("\n", 1)[-1].startswith(("\t", " ")):
+        # every complete record ends with a frame's file line (tab-indented)
+        dump.truncated = True
+        dump.warnings.append("truncated: the last goroutine's stack ends mid-frame")
     if not out:
         dump.warnings.append("no goroutines found: not a goroutine dump?")
     return dump

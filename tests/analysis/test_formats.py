@@ -128,9 +128,18 @@ def test_truncated_dump_gives_partial_result_and_warning(jvm_dumps, go_dumps):
     assert 0 < a.dumps[0]["threads"] < analyze_dumps([raw]).dumps[0]["threads"]
     assert any("truncated" in w for w in a.warnings)
     g = go_dumps["mutex"][0]
-    a = analyze_dumps([g[: len(g) // 3 + 7]])
+    cut = len(g) // 3
+    while g[cut - 1:cut] == b"\n":  # mid-line: a cut right after a frame's line
+        cut += 1                     # looks like a complete dump (see below)
+    a = analyze_dumps([g[:cut]])
     assert a.dumps[0]["goroutines"] > 100
     assert any("truncated" in w for w in a.warnings)
+    # cut right after a function line (its file line lost): still seen as truncated
+    func_end = g.index(b"\n\t", len(g) // 3) + 1
+    a = analyze_dumps([g[:func_end]])
+    assert any("ends mid-frame" in w for w in a.warnings), a.warnings
+    # the whole dump is not
+    assert not any("truncated" in w for w in analyze_dumps([g]).warnings)
 
 
 def test_bad_utf8_is_replaced_and_reported(jvm_dumps):
