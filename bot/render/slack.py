@@ -10,7 +10,7 @@ hoped for: at most 50 blocks per message, 3 000 characters per section text,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -151,11 +151,18 @@ def finding_line(f: Finding) -> str:
     return f"{SEV_EMOJI[f.severity]} *{esc(f.rule)}* {esc(redact(f.title))}"
 
 
-def _table_text(b: TableBlock) -> str:
-    rows = [b.headers, *b.rows]
-    widths = [max(len(r[i]) if i < len(r) else 0 for r in rows) for i in range(len(b.headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip()
+def table_text(headers: Sequence[str], rows: Sequence[Sequence[str]],
+               right: Collection[int] = ()) -> str:
+    """Aligned plain-text columns (for a ``` section); `right`: numeric columns."""
+    rows = [headers, *rows]
+    widths = [max(len(r[i]) if i < len(r) else 0 for r in rows) for i in range(len(headers))]
+    return "\n".join("  ".join(c.rjust(w) if i in right else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=False))).rstrip()
                      for r in rows)
+
+
+def _table_text(b: TableBlock) -> str:
+    return table_text(b.headers, b.rows)
 
 
 def evidence_blocks(b: Block) -> list[dict[str, Any]]:

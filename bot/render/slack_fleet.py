@@ -19,6 +19,7 @@ from bot.render.slack import (
     cut,
     esc,
     section,
+    table_text,
 )
 from collectors.analysis.findings import fmt_int
 
@@ -49,7 +50,7 @@ def fleet_progress_message(label: str, states: Mapping[str, str], *,
 
 
 def _table(fleet: FleetSummary, errors: Mapping[str, str | None]) -> str:
-    rows = [("host", "status", "threads", "TIME_WAIT", "mem", "snapshot", "worst finding")]
+    rows = []
     for r in fleet.rows:
         why = errors.get(r.host) if r.status not in ("complete", "partial") else None
         rows.append((r.host, r.status,
@@ -61,14 +62,8 @@ def _table(fleet: FleetSummary, errors: Mapping[str, str | None]) -> str:
     for host, e in errors.items():
         if host not in stored:  # no snapshot at all
             rows.append((host, "failed", "", "", "", "", cut(e or "unknown error", 80)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    right = {2, 3, 4}
-    lines = []
-    for row in rows:
-        cells = [c.rjust(w) if i in right else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(row, widths, strict=False))]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return "\n".join(lines)
+    return table_text(("host", "status", "threads", "TIME_WAIT", "mem", "snapshot",
+                       "worst finding"), rows, right={2, 3, 4})
 
 
 def fleet_message(label: str, fleet: FleetSummary, errors: Mapping[str, str | None], *,
