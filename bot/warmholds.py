@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select
 
 from bot.inventory import Inventory, InventoryError
 from bot.sessions import SessionPool
 from bot.store.models import WarmHoldRow
-from bot.store.service import Store
+from bot.store.service import Store, now
 from collectors.transport.base import TransportError
 
 log = logging.getLogger(__name__)
@@ -34,19 +34,14 @@ log = logging.getLogger(__name__)
 SHARED = ("slack:", "alert:")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc(dt: datetime | None) -> datetime | None:
-    return None if dt is None else dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+def _in_force() -> ColumnElement[bool]:
+    return or_(WarmHoldRow.until.is_(None), WarmHoldRow.until > now())
 
 
 @dataclass(frozen=True)
 class Hold:
     host: str
     holder: str
-    until: datetime | None
 
 
 class WarmHolds:
@@ -64,14 +59,13 @@ class WarmHolds:
     async def hold(self, host: str, holder: str, *, seconds: float | None = None) -> bool:
         """`holder` wants `host` warm (for `seconds`, or until released).
         True if somebody else already held it."""
-        until = None if seconds is None else _now() + timedelta(seconds=seconds)
+        until = None if seconds is None else now() + timedelta(seconds=seconds)
         async with self.store.sessions.begin() as s:
             others = (await s.scalars(select(WarmHoldRow.holder).where(
-                WarmHoldRow.host == host, WarmHoldRow.holder != holder,
-                or_(WarmHoldRow.until.is_(None), WarmHoldRow.until > _now())))).all()
+                WarmHoldRow.host == host, WarmHoldRow.holder != holder, _in_force()))).all()
             row = await s.get(WarmHoldRow, (host, holder))
             if row is None:
-                s.add(WarmHoldRow(host=host, holder=holder, until=until, created_at=_now()))
+                s.add(WarmHoldRow(host=host, holder=holder, until=until, created_at=now()))
             else:
                 row.until = until
         await self.sync()
@@ -93,15 +87,17 @@ class WarmHolds:
         return await self.holders(host)
 
     async def holders(self, host: str) -> list[str]:
-        shared = {h.holder for h in await self.holds() if h.host == host}
+        shared = {h.holder for h in await self.holds(host)}
         ws = self.pool.warm_states.get(host)
         return sorted(shared | (ws.holders if ws else set()))
 
-    async def holds(self) -> list[Hold]:
+    async def holds(self, host: str | None = None) -> list[Hold]:
+        """The holds in force (of `host`, or of every host)."""
+        q = select(WarmHoldRow.host, WarmHoldRow.holder).where(_in_force())
+        if host is not None:
+            q = q.where(WarmHoldRow.host == host)
         async with self.store.sessions() as s:
-            rows = (await s.scalars(select(WarmHoldRow).where(
-                or_(WarmHoldRow.until.is_(None), WarmHoldRow.until > _now())))).all()
-        return [Hold(r.host, r.holder, _utc(r.until)) for r in rows]
+            return [Hold(h, who) for h, who in (await s.execute(q)).all()]
 
     # -- keeping this replica in step --------------------------------------------------
     async def sync(self) -> None:
@@ -136,7 +132,7 @@ class WarmHolds:
 
     async def prune(self) -> None:
         async with self.store.sessions.begin() as s:
-            await s.execute(delete(WarmHoldRow).where(WarmHoldRow.until <= _now()))
+            await s.execute(delete(WarmHoldRow).where(WarmHoldRow.until <= now()))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="warm-holds")
