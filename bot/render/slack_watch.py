@@ -10,9 +10,12 @@ from bot.render.slack import Message, context, cut, esc, section
 
 
 def holder_text(h: str) -> str:
+    """Who keeps a session open (bot/sessions.py WarmState.holders), for people."""
     if h.startswith("slack:"):
-        return f"<@{h.removeprefix('slack:')}>"
-    return {"alert": "an alert", "config": "the config ([watch] hosts)",
+        return f"<@{esc(h.removeprefix('slack:'))}>"
+    if h.startswith("alert:"):
+        return "an alert"
+    return {"config": "the config ([watch] hosts)",
             "watch": "`hostsnap watch`"}.get(h, esc(h))
 
 

@@ -178,3 +178,12 @@ def test_diff_fits_one_message() -> None:
     assert "Connection evictor  1       29 401  +29 400" in t
     assert "appeared: 29400 × [TIMED_WAITING] IdleConnectionEvictor.run" in t
     assert "`hostsnap diff a2b3c4d5 e6f7g8h9` shows it all" in t
+
+
+def test_warm_session_holders_read_as_people_say_them() -> None:
+    from bot.render.slack_watch import holder_text
+
+    assert holder_text("slack:U1") == "<@U1>"
+    assert holder_text("alert:4f2a9c01") == "an alert"  # holders carry the fingerprint
+    assert holder_text("config") == "the config ([watch] hosts)"
+    assert holder_text("watch") == "`hostsnap watch`"
