@@ -28,13 +28,6 @@ def to(fake: FakeSlack, bot: BotUnderTest) -> None:
     fake.events_url = f"http://127.0.0.1:{bot.running.port}/slack/events"
 
 
-async def until(cond, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
 async def test_watch_on_one_replica_warms_the_other(bot_factory, fake: FakeSlack) -> None:
     dead = HostEntry(name="dead-01", address="127.0.0.1", port=1, group="dead")
     opts = {"hosts": [dead], "ssh": SSHSettings(retries=0, connect_timeout=2),
@@ -46,8 +39,9 @@ async def test_watch_on_one_replica_warms_the_other(bot_factory, fake: FakeSlack
     to(fake, one)
     await fake.command("watch dead-01")
     await one.idle()
-    await until(lambda: all("slack:U1" in getattr(p.warm_states.get("dead-01"), "holders",
-                                                  ()) for p in pools))
+    await fake.wait_for(lambda: all("slack:U1" in getattr(p.warm_states.get("dead-01"),
+                                                          "holders", ()) for p in pools),
+                        10, "both replicas keeping dead-01 warm")
     # the other replica lists it too, as kept by the user who asked
     to(fake, two)
     await fake.command("watch")
@@ -57,7 +51,8 @@ async def test_watch_on_one_replica_warms_the_other(bot_factory, fake: FakeSlack
     await fake.command("unwatch dead-01", user="U2")  # on the other replica
     await two.idle()
     assert "dead-01: closed" in fake.bot_messages("C1")[-1].all_text
-    await until(lambda: all("dead-01" not in p.warm_states for p in pools))
+    await fake.wait_for(lambda: all("dead-01" not in p.warm_states for p in pools), 10,
+                        "both replicas closing it")
 
 
 @pytest.mark.root
@@ -73,7 +68,7 @@ async def test_capture_at_the_ceiling_through_the_replica_that_did_not_watch(
     await fake.command(f"watch {host.name}", channel="CINC")
     await one.idle()
     ws = two.running.bot.captures.pool
-    await until(lambda: host.name in ws.warm_states)
+    await fake.wait_for(lambda: host.name in ws.warm_states, 10, "the other replica's session")
     await asyncio.wait_for(ws.warm_states[host.name].ready.wait(), 10)
 
     hog = host.fill_to_ceiling(name="partner-bridge")
