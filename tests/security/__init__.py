@@ -1,0 +1,1 @@
+"""Adversarial input classes as properties: host keys, config, rendered text, redaction, alert intake, dump input."""
