@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from bot import watchd
@@ -65,8 +66,11 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     except (ConfigError, InventoryError) as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None
-    except (DatabaseError, SnapshotNotFound) as e:
-        err.print(f"[red]error:[/red] {str(e).strip(chr(39))}", highlight=False)
+    except SnapshotNotFound as e:  # an id that names no snapshot is bad input
+        err.print("[red]error:[/red] " + escape(e.args[0] if e.args else str(e)), highlight=False)
+        raise typer.Exit(2) from None
+    except DatabaseError as e:
+        err.print("[red]error:[/red] " + escape(str(e)), highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -369,4 +373,18 @@ _register_optional()
 
 
 def main() -> None:
-    app()
+    """Usage errors (an unknown option, a host that looks like one) are one line, exit 2,
+    not the multi-line usage box."""
+    try:
+        rc = app(standalone_mode=False)
+    except typer.TyperException as e:  # typer's (vendored click's) usage and parameter errors
+        ctx = getattr(e, "ctx", None)
+        msg = " ".join(e.format_message().split())
+        hint = f" (`{ctx.command_path} --help` for usage)" if ctx is not None else ""
+        if msg:  # empty when the help was shown instead (no arguments at all)
+            print(f"error: {msg}{hint}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)

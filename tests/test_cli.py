@@ -75,8 +75,11 @@ def test_database_unreachable_is_one_line(cli, monkeypatch):
 
 
 def test_show_unknown_id(cli):
-    r = cli("show", "abcdefgh", code=1)
-    assert "no snapshot abcdefgh" in r.output
+    # an id that names no snapshot is bad input: one line, exit 2, quotes intact
+    r = cli("show", "abcdefgh", code=2)
+    assert r.output == "error: no snapshot abcdefgh\n"
+    r = cli("show", "nosuchid", code=2)
+    assert r.output == "error: 'nosuchid' is not a snapshot id (8 letters/digits)\n"
 
 
 def test_db_upgrade_twice(cli):
@@ -94,5 +97,5 @@ def test_diff_two_local_snapshots(cli):
     assert f"localhost {ida} → localhost {idb}" in shown
     doc = json.loads(cli("diff", ida, idb, "--json").stdout)
     assert (doc["older"], doc["newer"]) == (ida, idb)
-    r = cli("diff", ida, code=1)
+    r = cli("diff", ida, code=2)
     assert "has no earlier snapshot" in r.output
