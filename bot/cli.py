@@ -4,7 +4,6 @@ non-zero exit: 1 when a host could not be captured, 2 for bad input/config."""
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -13,8 +12,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bot import watchd
 from bot.capture import CaptureOutcome, CaptureService, ProgressEvent
@@ -30,6 +29,7 @@ from bot.render.terminal import (
     runtime_tables,
     snapshots_table,
 )
+from bot.render.text import assemble, cell, json_dumps, json_text
 from bot.store.db import DatabaseError, head_revision, make_engine, upgrade
 from bot.store.service import SnapshotNotFound, Store
 from collectors import registry
@@ -61,17 +61,22 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except Fail as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        _error(str(e))
         raise typer.Exit(e.code) from None
     except (ConfigError, InventoryError) as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        _error(str(e))
         raise typer.Exit(2) from None
     except SnapshotNotFound as e:  # an id that names no snapshot is bad input
-        err.print("[red]error:[/red] " + escape(e.args[0] if e.args else str(e)), highlight=False)
+        _error(e.args[0] if e.args else str(e))
         raise typer.Exit(2) from None
     except DatabaseError as e:
-        err.print("[red]error:[/red] " + escape(str(e)), highlight=False)
+        _error(str(e))
         raise typer.Exit(1) from None
+
+
+def _error(message: str) -> None:
+    """One error line; the message is data (host errors, ids typed by the user)."""
+    err.print(assemble(("error:", "red"), " ", message), highlight=False)
 
 
 async def _open(config: Path | None) -> tuple[Settings, Store]:
@@ -110,9 +115,8 @@ class ProgressView:
             cells = []
             for c in self.collectors:
                 st = row.get(c, "·")
-                style = STATUS_STYLE.get(st, "")
-                cells.append(f"[{style}]{st}[/{style}]" if style else st)
-            t.add_row(host, row.get("id", ""), row.get("host", ""), *cells)
+                cells.append(cell(st, STATUS_STYLE.get(st, "")))
+            t.add_row(cell(host), cell(row.get("id", "")), cell(row.get("host", "")), *cells)
         return t
 
 
@@ -208,7 +212,7 @@ def _report(outcomes: list[CaptureOutcome], as_json: bool, brief: bool) -> None:
         }
         if fleet is not None:
             doc["fleet"] = fleet.model_dump(mode="json")
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(json_dumps(doc, indent=2) + "\n")
         return
     for v in views:
         print_snapshot(out, v, evidence=not brief and len(outcomes) == 1)
@@ -217,7 +221,7 @@ def _report(outcomes: list[CaptureOutcome], as_json: bool, brief: bool) -> None:
         print_fleet(out, fleet, errors={o.host: o.error for o in outcomes if o.error})
     for o in outcomes:
         if o.error:
-            err.print(f"[red]error:[/red] {o.error}", highlight=False)
+            _error(o.error)
 
 
 # -- browsing ----------------------------------------------------------------------
@@ -233,11 +237,11 @@ def list_(
     async def go(settings: Settings, store: Store) -> None:
         items = await store.list_snapshots(host, limit)
         if as_json:
-            sys.stdout.write(json.dumps([i.model_dump(mode="json") for i in items], indent=2)
+            sys.stdout.write(json_dumps([i.model_dump(mode="json") for i in items], indent=2)
                              + "\n")
         elif not items:
-            out.print(f"no snapshots{' of ' + host if host else ''} yet — "
-                      "take one with `hostsnap snapshot HOST`")
+            out.print(assemble(f"no snapshots{' of ' + host if host else ''} yet — "
+                               "take one with `hostsnap snapshot HOST`"))
         else:
             out.print(snapshots_table(items))
 
@@ -262,7 +266,7 @@ def show(
             return
         v = await store.get_snapshot(snapshot_id)
         if as_json:
-            sys.stdout.write(v.model_dump_json(indent=2) + "\n")
+            sys.stdout.write(json_text(v.model_dump_json(indent=2)) + "\n")
             return
         print_snapshot(out, v)
         for table in runtime_tables(v):
@@ -273,7 +277,8 @@ def show(
         if v.artifacts:
             out.print()
             out.print(artifacts_table(v))
-            out.print(f"[dim]`hostsnap show {v.id} --raw NAME` prints a raw file[/dim]")
+            out.print(assemble(("`hostsnap show ", "dim"), cell(v.id, "dim"),
+                               ("` --raw NAME prints a raw file", "dim")))
 
     _run(_with_store(config, go))
 
@@ -295,18 +300,19 @@ def hosts_(
         pool = SessionPool(inv)
         names = list(inv.hosts)
 
-        async def probe(name: str) -> str:
+        async def probe(name: str) -> Text:
+            """The check's cell; red when the host cannot be reached."""
             if not check:
-                return ""
+                return Text()
             h = inv.hosts[name]
             try:
                 s = await asyncio.wait_for(pool.open(h), settings.ssh.connect_timeout + 2)
             except TimeoutError:
-                return "[red]timeout[/red]"
+                return cell("timeout", "red")
             except Exception as e:
-                return f"[red]{e}[/red]"
+                return cell(e, "red")  # the error is the host's (or ssh's) text
             await s.close()
-            return "[green]ok[/green] (local)" if h.is_local else "[green]ok[/green] host key known"
+            return assemble(("ok", "green"), " (local)" if h.is_local else " host key known")
 
         results = await asyncio.gather(*(probe(n) for n in names))
         t = Table("host", "address", "group", "user", "labels", *(["check"] if check else []),
@@ -315,13 +321,13 @@ def hosts_(
             h = inv.hosts[n]
             user = (h.entry.user or settings.ssh.user or "") if h.entry else ""
             port = f":{h.entry.port}" if h.entry and h.entry.port != 22 else ""
-            t.add_row(n, h.address + port, h.group, user,
-                      ", ".join(f"{k}={v}" for k, v in h.labels.items()),
+            t.add_row(cell(n), cell(h.address + port), cell(h.group), cell(user),
+                      cell(", ".join(f"{k}={v}" for k, v in h.labels.items())),
                       *([r] if check else []))
         out.print(t)
         if settings.config_path is None:
             out.print("[dim]no config file: only localhost. See README, 'Configuration'.[/dim]")
-        return 1 if check and any("[red]" in r for r in results) else 0
+        return 1 if check and any(r.style == "red" for r in results) else 0
 
     raise typer.Exit(_run(go()))
 
@@ -341,9 +347,9 @@ def db_upgrade(config: ConfigOpt = None) -> None:
         finally:
             await engine.dispose()
         if before == after:
-            out.print(f"database is up to date (revision {after})")
+            out.print(assemble(f"database is up to date (revision {after})"))
         else:
-            out.print(f"database migrated: {before or 'empty'} → {after}")
+            out.print(assemble(f"database migrated: {before or 'empty'} → {after}"))
 
     _run(go())
 

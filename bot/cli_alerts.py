@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -28,12 +27,13 @@ def register(app: typer.Typer) -> None:
         from bot.cli import _run, _with_store, out
         from bot.config import Settings
         from bot.render.terminal import alerts_table
+        from bot.render.text import assemble, json_dumps
         from bot.store.service import Store
 
         async def go(settings: Settings, store: Store) -> None:
             rows = await Ledger(store).recent(limit, host=host, outcome=outcome)
             if as_json:
-                sys.stdout.write(json.dumps([{
+                sys.stdout.write(json_dumps([{
                     "id": r.id, "received_at": r.received_at.isoformat(),
                     "receiver": r.receiver, "alertname": r.alertname, "status": r.status,
                     "severity": r.severity, "host": r.host, "route": r.route,
@@ -44,8 +44,8 @@ def register(app: typer.Typer) -> None:
             elif not rows:
                 what = " ".join(x for x in (host and f"for {host}", outcome and
                                             f"with outcome {outcome}") if x)
-                out.print(f"no alerts {what} received yet".replace("  ", " ")
-                          + " — see `[alerts]` in the README to send them")
+                out.print(assemble(f"no alerts {what} received yet".replace("  ", " ")
+                                   + " — see `[alerts]` in the README to send them"))
             else:
                 out.print(alerts_table(rows))
 

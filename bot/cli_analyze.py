@@ -6,7 +6,6 @@ rules. Exit codes: 0 no critical finding, 1 a critical finding, 2 bad input.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from bot.render.text import json_dumps, safe_text, text
 from collectors.analysis.dumps import DumpAnalysis, analyze_dumps, detect_format
 from collectors.analysis.dumptext import prepare
 
@@ -24,11 +24,13 @@ def _dump_line(i: int, s: dict[str, Any]) -> Text:
     states = ", ".join(f"{k} {v}" for k, v in list(s.get("states", {}).items())[:6])
     pools = ", ".join(f"{k} {v}" for k, v in list(s.get("pools", {}).items())[:4])
     who = f" pid {s['pid']}" if s.get("pid") else ""
-    line = Text(f"dump {i}: {s.get('format', '?')}{who}, {s.get('threads', 0)} {unit}",
+    # dump-derived (state and pool names): as Text, control characters made visible
+    line = text(f"dump {i}: {s.get('format', '?')}{who}, {s.get('threads', 0)} {unit}",
                 style="bold")
-    line.append(f" — {states}" if states else "", style="")
+    line.append(safe_text(f" — {states}") if states else "", style="")
     if pools:
-        line.append(f"\n        top: {pools}", style="dim")
+        line.append("\n        top: ", style="dim")
+        line.append(safe_text(pools), style="dim")
     return line
 
 
@@ -38,7 +40,7 @@ def render(console: Console, a: DumpAnalysis) -> None:
     for i, s in enumerate(a.dumps, 1):
         console.print(_dump_line(i, s))
     for w in a.warnings:
-        console.print(Text(f"warning: {w}", style="yellow"))
+        console.print(text(f"warning: {w}", style="yellow"))
     console.print()
     print_findings(console, a.findings)
 
@@ -84,11 +86,11 @@ def register(app: typer.Typer) -> None:
                     shown = "stdin" if name == "-" else name
                     raise _BadInput(f"{shown}: not a JVM thread dump nor a Go goroutine dump")
         except _BadInput as e:
-            err.print(Text(f"hostsnap analyze: {e}"))
+            err.print(text(f"hostsnap analyze: {e}"))
             raise typer.Exit(2) from None
         result = analyze_dumps(datas)
         if json_out:
-            typer.echo(json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False))
+            typer.echo(json_dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False))
         else:
             render(Console(highlight=False), result)
         raise typer.Exit(1 if result.critical else 0)

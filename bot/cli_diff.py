@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         from bot.config import Settings
         from bot.diff import diff_snapshots
         from bot.render.terminal import print_diff
+        from bot.render.text import json_text
         from bot.store.service import SnapshotNotFound, Store
 
         async def go(settings: Settings, store: Store) -> None:
@@ -37,7 +38,7 @@ def register(app: typer.Typer) -> None:
             a, b = await asyncio.gather(store.get_snapshot(a_id), store.get_snapshot(b_id))
             d = diff_snapshots(a, b)
             if as_json:
-                sys.stdout.write(d.model_dump_json(indent=2) + "\n")
+                sys.stdout.write(json_text(d.model_dump_json(indent=2)) + "\n")
             else:
                 print_diff(out, d)
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from bot.capture import CaptureService
 from bot.config import load_settings
 from bot.inventory import Inventory, InventoryError
+from bot.render.text import assemble, cell
 from bot.store.service import Store
 from bot.watchd import WatchServer, request
 
@@ -31,12 +32,12 @@ def _table(rows: list[dict[str, object]]) -> Table:
         t.add_column(name)
     for r in rows:
         holders = r.get("holders")
-        t.add_row(str(r["host"]), "[green]open[/green]" if r["connected"] else
-                  "[yellow]connecting[/yellow]", "yes" if r["shell"] else "no",
-                  f"{r['up_s']}s" if r["up_s"] is not None else "",
-                  str(r["reconnects"]),
-                  ", ".join(map(str, holders)) if isinstance(holders, list) else "",
-                  str(r["last_error"] or ""))
+        t.add_row(cell(r["host"]), cell("open", "green") if r["connected"] else
+                  cell("connecting", "yellow"), "yes" if r["shell"] else "no",
+                  cell(f"{r['up_s']}s" if r["up_s"] is not None else ""),
+                  cell(r["reconnects"]),
+                  cell(", ".join(map(str, holders)) if isinstance(holders, list) else ""),
+                  cell(r["last_error"] or ""))
     return t
 
 
@@ -63,10 +64,10 @@ def register(app: typer.Typer) -> None:
         try:
             asyncio.run(_watch(hosts or [], config))
         except InventoryError as e:
-            Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {e}")
+            Console(stderr=True, soft_wrap=True).print(assemble(("error:", "red"), f" {e}"))
             raise typer.Exit(2) from None
         except RuntimeError as e:
-            Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {e}")
+            Console(stderr=True, soft_wrap=True).print(assemble(("error:", "red"), f" {e}"))
             raise typer.Exit(1) from None
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from bot.diff import SnapshotDiff
 from bot.fleet import FleetSummary
+from bot.render.text import assemble, cell, text
 from bot.store.views import SnapshotSummary, SnapshotView
 from collectors.analysis.findings import (
     Block,
@@ -35,26 +36,40 @@ ALERT_STYLE = {"captured": "green", "capturing": "cyan", "covered": "dim", "reso
                "budget": "yellow", "no_route": "yellow", "ambiguous_host": "red"}
 
 
+# Everything below builds Text/Table from data (bot/render/text.py): markup
+# appears only in fixed literals, so no data can be read as a tag.
+def _table(*headers: str, **kw: Any) -> Table:
+    return Table(*(Column(header=cell(h)) for h in headers), box=None, header_style="bold",
+                 **kw)
+
+
+def _status(s: str, styles: dict[str, str] = STATUS_STYLE) -> Text:
+    return cell(s, styles.get(s, ""))
+
+
 def _block(b: Block) -> RenderableType:
     if isinstance(b, TextBlock):
-        return Text(b.text)
+        return text(b.text, multiline=True)
     if isinstance(b, TableBlock):
-        t = Table(*b.headers, show_edge=False, pad_edge=False, box=None, header_style="bold")
+        t = _table(*b.headers, show_edge=False, pad_edge=False)
         for row in b.rows:
-            t.add_row(*row)
+            t.add_row(*(cell(c) for c in row))
         return t
     assert isinstance(b, CodeBlock)
-    return Panel(Text(b.text), title=b.title or None, title_align="left", border_style="dim")
+    return Panel(text(b.text, multiline=True), title=cell(b.title) if b.title else None,
+                 title_align="left", border_style="dim")
 
 
 def finding_renderable(f: Finding, *, evidence: bool = True) -> RenderableType:
     head = Text()
     head.append(f"{f.severity.value.upper():8}", style=SEV_STYLE[f.severity])
-    head.append(f" {f.rule}", style="bold")
-    head.append(f"  {f.title}")
+    head.append(" ")
+    head.append_text(cell(f.rule, "bold"))
+    head.append("  ")
+    head.append_text(cell(f.title))
     parts: list[RenderableType] = [head]
     if f.hint:
-        parts.append(Text(f"         → {f.hint}", style="dim"))
+        parts.append(assemble(("         → ", "dim"), text(f.hint, "dim", multiline=True)))
     if evidence:
         for b in f.evidence:
             parts.append(Panel(_block(b), border_style="dim", padding=(0, 1), expand=False))
@@ -70,81 +85,74 @@ def print_findings(console: Console, findings: list[Finding], *, evidence: bool 
 
 
 def print_snapshot(console: Console, v: SnapshotView, *, evidence: bool = True) -> None:
-    style = STATUS_STYLE.get(v.status, "")
     dur = f" in {v.duration_s:.2f}s" if v.duration_s is not None else ""
-    console.print(
-        f"[bold]{v.host}[/bold]  snapshot [bold]{v.id}[/bold]  "
-        f"[{style}]{v.status}[/{style}]{dur}  {v.created_at:%Y-%m-%d %H:%M:%S %Z}"
-    )
+    console.print(assemble(
+        cell(v.host, "bold"), "  snapshot ", cell(v.id, "bold"), "  ", _status(v.status),
+        f"{dur}  {v.created_at:%Y-%m-%d %H:%M:%S %Z}"))
     for c in v.missing:
-        console.print(f"  [yellow]missing[/yellow] {c.name}: {c.status} — {c.error or ''}")
+        console.print(assemble("  ", ("missing", "yellow"), " ", c.name, ": ", c.status, " — ",
+                               c.error or ""))
     if v.error:
-        console.print(f"  [red]{v.error}[/red]")
+        console.print(assemble("  ", cell(v.error, "red")))
     print_findings(console, v.finding_list, evidence=evidence)
     if v.status in ("complete", "partial"):
-        console.print("[dim]Evidence saved — safe to restart. "
-                      f"`hostsnap show {v.id}` for details.[/dim]")
+        console.print(assemble(("Evidence saved — safe to restart. `hostsnap show ", "dim"),
+                               cell(v.id, "dim"), ("` for details.", "dim")))
 
 
 def snapshots_table(items: list[SnapshotSummary]) -> Table:
-    t = Table("id", "host", "when (UTC)", "status", "trigger", "findings", "worst finding",
-              box=None, header_style="bold")
+    t = _table("id", "host", "when (UTC)", "status", "trigger", "findings", "worst finding")
     for s in items:
-        style = STATUS_STYLE.get(s.status, "")
-        t.add_row(s.id, s.host, f"{s.created_at:%Y-%m-%d %H:%M:%S}",
-                  f"[{style}]{s.status}[/{style}]", s.trigger,
+        t.add_row(cell(s.id), cell(s.host), f"{s.created_at:%Y-%m-%d %H:%M:%S}",
+                  _status(s.status), cell(s.trigger),
                   f"{s.findings} ({s.critical} critical)" if s.findings else "0",
-                  s.headline[:80])
+                  cell(s.headline[:80]))
     return t
 
 
 def alerts_table(rows: Sequence[AlertRow]) -> Table:
     """`hostsnap alerts`: one line per received alert, newest first."""
-    t = Table("#", "received (UTC)", "alert", "state", "host", "outcome", "snapshot", "why",
-              box=None, header_style="bold")
+    t = _table("#", "received (UTC)", "alert", "state", "host", "outcome", "snapshot", "why")
     for r in rows:
-        style = ALERT_STYLE.get(r.outcome, "")
         name = r.alertname + (f" ({r.severity})" if r.severity else "")
         snap = r.snapshot_id or (f"see #{r.covered_by}" if r.covered_by else "")
-        t.add_row(str(r.id), f"{r.received_at:%Y-%m-%d %H:%M:%S}", name[:40], r.status,
-                  r.host[:40], f"[{style}]{r.outcome}[/{style}]" if style else r.outcome,
-                  snap, r.detail[:100])
+        t.add_row(str(r.id), f"{r.received_at:%Y-%m-%d %H:%M:%S}", cell(name[:40]),
+                  cell(r.status), cell(r.host[:40]), _status(r.outcome, ALERT_STYLE),
+                  cell(snap), cell(r.detail[:100]))
     return t
 
 
 def collectors_table(v: SnapshotView) -> Table:
-    t = Table("collector", "status", "time", "note", box=None, header_style="bold")
+    t = _table("collector", "status", "time", "note")
     for c in v.collectors:
-        style = STATUS_STYLE.get(c.status, "")
         note = c.error or "; ".join(c.warnings)
-        t.add_row(c.name, f"[{style}]{c.status}[/{style}]", f"{c.duration_s:.2f}s", note)
+        t.add_row(cell(c.name), _status(c.status), f"{c.duration_s:.2f}s", cell(note))
     return t
 
 
 def artifacts_table(v: SnapshotView) -> Table:
-    t = Table("raw file", "size", "stored", "sha256", box=None, header_style="bold")
+    t = _table("raw file", "size", "stored", "sha256")
     for a in v.artifacts:
-        t.add_row(a.name, f"{a.size:,}", f"{a.stored_size:,}", a.sha256[:16])
+        t.add_row(cell(a.name), f"{a.size:,}", f"{a.stored_size:,}", cell(a.sha256[:16]))
     return t
 
 
 def print_fleet(console: Console, fleet: FleetSummary, errors: dict[str, str | None]) -> None:
-    t = Table("host", "group", "snapshot", "status", "threads", "TIME_WAIT", "mem used",
-              "worst finding", box=None, header_style="bold", title="fleet", title_justify="left")
+    t = _table("host", "group", "snapshot", "status", "threads", "TIME_WAIT", "mem used",
+               "worst finding", title="fleet", title_justify="left")
     for r in fleet.rows:
-        style = STATUS_STYLE.get(r.status, "")
-        t.add_row(r.host, r.group, r.snapshot_id, f"[{style}]{r.status}[/{style}]",
+        t.add_row(cell(r.host), cell(r.group), cell(r.snapshot_id), _status(r.status),
                   "" if r.threads is None else f"{r.threads:,}",
                   "" if r.time_wait is None else f"{r.time_wait:,}",
                   "" if r.mem_used_pct is None else f"{r.mem_used_pct:.0f}%",
-                  r.headline[:70])
+                  cell(r.headline[:70]))
     for host, e in errors.items():
-        t.add_row(host, "", "", "[red]failed[/red]", "", "", "", (e or "")[:70])
+        t.add_row(cell(host), "", "", cell("failed", "red"), "", "", "", cell((e or "")[:70]))
     console.print(t)
     if fleet.standouts:
         console.print("[bold]stands out:[/bold]")
         for s in fleet.standouts:
-            console.print(f"  • {s.text}")
+            console.print(assemble("  • ", s.text))
     else:
         console.print("[dim]no host stands out from its group[/dim]")
 
@@ -155,43 +163,44 @@ def print_diff(console: Console, d: SnapshotDiff) -> None:
     def n(x: float | int | None) -> str:
         return "—" if x is None else fmt_int(int(x))
 
-    console.print(f"[bold]{d.host_older}[/bold] {d.older} → [bold]{d.host_newer}[/bold] "
-                  f"{d.newer}  ({d.seconds_apart:.0f}s apart)")
+    console.print(assemble(cell(d.host_older, "bold"), " ", d.older, " → ",
+                           cell(d.host_newer, "bold"), " ", d.newer,
+                           f"  ({d.seconds_apart:.0f}s apart)"))
     for note in d.notes:
-        console.print(f"  [yellow]{note}[/yellow]")
+        console.print(assemble("  ", cell(note, "yellow")))
     if d.numbers:
-        t = Table("", "before", "after", "change", box=None, header_style="bold")
+        t = _table("", "before", "after", "change")
         for x in d.numbers:
             delta = x.delta
-            t.add_row(x.name, n(x.before), n(x.after),
+            t.add_row(cell(x.name), n(x.before), n(x.after),
                       "" if delta is None else f"{'+' if delta > 0 else ''}{fmt_int(int(delta))}")
         console.print(t)
     if d.processes:
-        t = Table("pid", "process", "threads before", "after", "change", box=None,
-                  header_style="bold", title="top processes", title_justify="left")
+        t = _table("pid", "process", "threads before", "after", "change",
+                   title="top processes", title_justify="left")
         for p in d.processes[:10]:
-            t.add_row(str(p.pid), p.name, fmt_int(p.before), fmt_int(p.after),
+            t.add_row(str(p.pid), cell(p.name), fmt_int(p.before), fmt_int(p.after),
                       f"{p.after - p.before:+d}")
         console.print(t)
     for f in d.findings_new:
-        console.print(f"  [red]new[/red]   {f}")
+        console.print(assemble("  ", ("new", "red"), "   ", f))
     for f in d.findings_gone:
-        console.print(f"  [green]gone[/green]  {f}")
+        console.print(assemble("  ", ("gone", "green"), "  ", f))
     for dc in d.dumps:
         dd = dc.diff
-        console.print(f"[bold]{dc.subject}[/bold]: {fmt_int(dd.total_before)} → "
-                      f"{fmt_int(dd.total_after)} ({dd.delta:+d})")
-        t = Table("pool / creator", "before", "after", "change", box=None, header_style="bold")
+        console.print(assemble(cell(dc.subject, "bold"), f": {fmt_int(dd.total_before)} → "
+                               f"{fmt_int(dd.total_after)} ({dd.delta:+d})"))
+        t = _table("pool / creator", "before", "after", "change")
         for pool in dd.pools[:8]:
             if pool.delta:
-                t.add_row(pool.name, fmt_int(pool.before), fmt_int(pool.after),
+                t.add_row(cell(pool.name), fmt_int(pool.before), fmt_int(pool.after),
                           f"{pool.delta:+d}")
         if t.row_count:
             console.print(t)
         for g in dd.appeared[:3]:
-            console.print(f"  appeared: {g.after} × [{g.state}] {g.top_frame}")
+            console.print(assemble(f"  appeared: {g.after} × [", g.state, "] ", g.top_frame))
         for g in dd.vanished[:3]:
-            console.print(f"  vanished: {g.before} × [{g.state}] {g.top_frame}")
+            console.print(assemble(f"  vanished: {g.before} × [", g.state, "] ", g.top_frame))
     if not (d.numbers or d.processes or d.findings_new or d.findings_gone or d.dumps):
         console.print("[dim]no change in what the snapshots measured[/dim]")
 
@@ -204,26 +213,27 @@ def runtime_tables(v: SnapshotView) -> list[Table]:
     tables: list[Table] = []
     jvms = (v.parsed.get("jvm") or {}).get("jvms") or []
     if jvms:
-        t = Table("pid", "user", "threads", "JDK", "dumps: how", "why (first dump)", box=None,
-                  header_style="bold", title="JVMs", title_justify="left")
+        t = _table("pid", "user", "threads", "JDK", "dumps: how", "why (first dump)",
+                   title="JVMs", title_justify="left")
         for j in jvms:
             dumps = j.get("dumps") or []
-            how = ", ".join(d["method"] for d in dumps) or f"[red]{j.get('error', '')}[/red]"
-            t.add_row(str(j["pid"]), j.get("user", ""), fmt_int(j.get("threads", 0)),
-                      j.get("jdk", ""), how, dumps[0]["why"] if dumps else "")
+            how = (cell(", ".join(str(d["method"]) for d in dumps)) if dumps
+                   else cell(j.get("error", ""), "red"))
+            t.add_row(cell(j["pid"]), cell(j.get("user", "")), fmt_int(j.get("threads", 0)),
+                      cell(j.get("jdk", "")), how, cell(dumps[0]["why"] if dumps else ""))
         tables.append(t)
     containers = (v.parsed.get("docker") or {}).get("containers") or []
     if containers:
-        t = Table("container", "state", "memory / limit", "pids / limit", "restarts", box=None,
-                  header_style="bold", title="containers", title_justify="left")
+        t = _table("container", "state", "memory / limit", "pids / limit", "restarts",
+                   title="containers", title_justify="left")
 
         def mb(x: int | None) -> str:
             return "none" if x is None else f"{x / 2**20:.0f} MiB"
 
         for c in containers:
-            t.add_row(c["name"], c.get("state", ""),
+            t.add_row(cell(c["name"]), cell(c.get("state", "")),
                       f"{mb(c.get('memory_usage'))} / {mb(c.get('memory_limit'))}",
-                      f"{c.get('pids_current') or '?'} / {c.get('pids_limit') or 'none'}",
-                      str(c.get("restart_count", 0)))
+                      cell(f"{c.get('pids_current') or '?'} / {c.get('pids_limit') or 'none'}"),
+                      cell(c.get("restart_count", 0)))
         tables.append(t)
     return tables
