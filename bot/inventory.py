@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.config import HostEntry, Settings
 from collectors.base import HostInfo
+from collectors.transport.hostkeys import expand_path
 from collectors.transport.ssh import SSHTarget
 
 LOCALHOST = "localhost"
@@ -134,7 +135,9 @@ class Inventory:
             key_files=[k for k in (_expand(k) for k in keys) if k],
             passphrase=_passphrase(s.passphrase_env, s.passphrase_file),
             use_agent=s.use_agent,
-            known_hosts=_expand(e.known_hosts or s.known_hosts),
+            # a host's own setting wins even when empty: empty is refused at
+            # connect (collectors.transport.hostkeys), never "no check"
+            known_hosts=expand_path(s.known_hosts if e.known_hosts is None else e.known_hosts),
             trust_on_first_use=(
                 e.trust_on_first_use if e.trust_on_first_use is not None
                 else s.trust_on_first_use

@@ -9,7 +9,6 @@ import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncssh
@@ -22,6 +21,13 @@ from collectors.transport.base import (
     PathGone,
     TransportError,
     short_read_is_eof,
+)
+from collectors.transport.hostkeys import (
+    HostKeyError,
+    HostKeyPolicy,
+    fingerprint,
+    host_key_policy,
+    record_first_use,
 )
 from collectors.transport.rawsftp import (
     F_CREAT,
@@ -39,10 +45,6 @@ SFTP_OPEN_FILES = 256
 FAST_CIPHERS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 
 
-class HostKeyError(TransportError):
-    """Unknown or changed host key: never connected, never trusted silently."""
-
-
 class AuthError(TransportError):
     pass
 
@@ -56,7 +58,8 @@ class SSHTarget:
     key_files: list[str] = field(default_factory=list)
     passphrase: str | None = None
     use_agent: bool = True
-    known_hosts: str | None = None
+    #: the file every host key is checked against; empty is refused at connect
+    known_hosts: str = ""
     trust_on_first_use: bool = False
     jump: SSHTarget | None = None
     connect_timeout: float = 5.0
@@ -66,22 +69,24 @@ class SSHTarget:
     retries: int = 2
 
 
-def _known_keys(known_hosts: str, target: SSHTarget) -> list[asyncssh.SSHKey]:
-    try:
-        kh = asyncssh.read_known_hosts(known_hosts)
-    except (OSError, ValueError):
-        return []
-    host_keys, ca_keys, *_ = kh.match(target.address, "", target.port)
-    return list(host_keys) + list(ca_keys)
+class _HostKeyClient(asyncssh.SSHClient):
+    """Sees the key a host presents (for the message) and lets a key that is not
+    in the file through only on a policy's first use."""
 
+    def __init__(self, policy: HostKeyPolicy) -> None:
+        self.policy = policy
+        self.seen: asyncssh.SSHKey | None = None
+        self.ca_seen: asyncssh.SSHKey | None = None
 
-def _record_host_key(known_hosts: str, target: SSHTarget, key: asyncssh.SSHKey) -> None:
-    host = target.address if target.port == 22 else f"[{target.address}]:{target.port}"
-    line = f"{host} {key.export_public_key('openssh').decode().strip()}\n"
-    path = Path(known_hosts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        f.write(line)
+    def validate_host_public_key(self, host: str, addr: str, port: int,
+                                 key: asyncssh.SSHKey) -> bool:
+        self.seen = key
+        return self.policy.may_trust(key)
+
+    def validate_host_ca_key(self, host: str, addr: str, port: int,
+                             key: asyncssh.SSHKey) -> bool:
+        self.ca_seen = key
+        return False  # the CAs that apply were handed to asyncssh already
 
 
 class SSHSession(HostSession):
@@ -117,20 +122,19 @@ class SSHSession(HostSession):
 
     @classmethod
     async def _connect_once(cls, target: SSHTarget) -> SSHSession:
+        # refused here (no file, bad line) before any packet goes out
+        policy = await asyncio.to_thread(host_key_policy, target)
         jump = await SSHSession.connect(target.jump) if target.jump else None
-        known: Any = target.known_hosts
-        tofu = False
-        if target.known_hosts and not _known_keys(target.known_hosts, target):
-            if not target.trust_on_first_use:
-                raise HostKeyError(
-                    f"{target.name}: host key of {target.address} is not in "
-                    f"{target.known_hosts}; verify it and add it (ssh-keyscan + fingerprint "
-                    f"check), or set trust_on_first_use for this host"
-                )
-            known, tofu = None, True
+        client = _HostKeyClient(policy)
         kwargs: dict[str, Any] = dict(
             port=target.port,
-            known_hosts=known,
+            # the parsed keys, never a path: asyncssh reads nothing itself, and
+            # ~/.ssh/config cannot swap the name a certificate is checked for
+            known_hosts=policy.known_hosts_arg(),
+            client_factory=lambda: client,
+            server_host_key_algs=policy.host_key_algs(),
+            host_key_alias=None,
+            x509_trusted_certs=None,
             connect_timeout=target.connect_timeout,
             keepalive_interval=target.keepalive_interval,
             keepalive_count_max=target.keepalive_count_max,
@@ -152,11 +156,9 @@ class SSHSession(HostSession):
         try:
             conn = await asyncssh.connect(target.address, **kwargs)
         except asyncssh.HostKeyNotVerifiable as e:
-            raise HostKeyError(
-                f"{target.name}: host key of {target.address} CHANGED (does not match "
-                f"{target.known_hosts}); refusing to connect: if the host was rebuilt, "
-                f"remove the old key and verify the new one ({e.reason})"
-            ) from e
+            if jump is not None:
+                await jump.close()
+            raise policy.refused(e.reason, client.seen, client.ca_seen) from e
         except asyncssh.PermissionDenied as e:
             raise AuthError(
                 f"{target.name}: authentication failed for user "
@@ -179,11 +181,19 @@ class SSHSession(HostSession):
                 f"processes (sshd cannot fork) — keep a warm session with `hostsnap watch`"
             ) from e
         session = cls(target, conn, sftp, jump)
-        if tofu and target.known_hosts:
-            key = conn.get_server_host_key()
-            if key is not None:
-                _record_host_key(target.known_hosts, target, key)
-                session.recorded_host_key = key.get_fingerprint()
+        key = conn.get_server_host_key()
+        if policy.first_use and key is not None and key == client.seen:
+            try:
+                await asyncio.to_thread(record_first_use, policy, key)
+            except (HostKeyError, OSError) as e:
+                await session.close()
+                if isinstance(e, HostKeyError):
+                    raise
+                raise HostKeyError(
+                    f"{target.name}: cannot record the host key of {target.address} in "
+                    f"{policy.path} ({e.strerror or e}); not connecting with a key that "
+                    f"would be unknown next time") from e
+            session.recorded_host_key = fingerprint(key)
         return session
 
     @property

@@ -600,6 +600,23 @@ LogLevel INFO
         self._wait_listening(seen + 1)
         self.host_key_pub = self._pub_key()
 
+    def use_host_certificate(self, ca_key: Path, *, principals: str | None = None) -> Path:
+        """Sign the current host key with the CA private key `ca_key` (`ssh-keygen -s
+        -h`, principals: the address unless given) and have sshd offer the
+        certificate too (HostCertificate, SIGHUP). Returns the certificate's path.
+        A later rotate_host_key() leaves the certificate of the old key."""
+        marker = f"Server listening on {self.address} port 22."
+        seen = self.sshd_log.read_text(errors="replace").count(marker)
+        cert = self.host_key.parent / (self.host_key.name + "-cert.pub")
+        _sh(["ssh-keygen", "-q", "-s", str(ca_key), "-h", "-I", f"{self.name}-host",
+             "-n", principals or self.address, str(self.host_key.with_suffix(".pub"))])
+        config = self.sshd_config.read_text()
+        if f"HostCertificate {cert}" not in config:
+            self.sshd_config.write_text(config + f"HostCertificate {cert}\n")
+        os.kill(self.sshd_pid, signal.SIGHUP)
+        self._wait_listening(seen + 1)
+        return cert
+
     def ssh_argv(self, *remote: str) -> list[str]:
         """A plain OpenSSH client command to this host (our key, this host's
         known_hosts, strict host key checking, BatchMode, no user config)."""
