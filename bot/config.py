@@ -33,6 +33,15 @@ def default_config_path() -> Path:
     return Path(user_config_dir("hostsnap")) / "config.toml"
 
 
+def known_hosts_path(v: str) -> str:
+    # an empty path would check no host key at all (asyncssh reads it as "none")
+    if not v.strip():
+        raise ValueError("known_hosts is empty: host keys would go unchecked; give the "
+                         "path of a known_hosts file (it may start empty with "
+                         "trust_on_first_use)")
+    return v
+
+
 class SSHSettings(BaseModel):
     user: str | None = None
     key_files: list[str] = Field(default_factory=list)
@@ -45,6 +54,11 @@ class SSHSettings(BaseModel):
     connect_timeout: float = 5.0
     keepalive_interval: float = 10.0
     retries: int = 2
+
+    @field_validator("known_hosts")
+    @classmethod
+    def _known_hosts(cls, v: str) -> str:
+        return known_hosts_path(v)
 
 
 class HostEntry(BaseModel):
@@ -65,6 +79,11 @@ class HostEntry(BaseModel):
         if not v or any(c.isspace() for c in v) or v.startswith(("@", "-")):
             raise ValueError("host names have no spaces and do not start with @ or -")
         return v
+
+    @field_validator("known_hosts")
+    @classmethod
+    def _known_hosts(cls, v: str | None) -> str | None:
+        return None if v is None else known_hosts_path(v)
 
 
 class CaptureSettings(BaseModel):
