@@ -13,11 +13,15 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.alerts.settings import Receiver
+
+#: a Unix time in seconds: digits only (no sign, exponent, nan), at most 12
+_UNIX_TIME = re.compile(r"[0-9]{1,12}")
 
 
 class Rejected(Exception):
@@ -41,6 +45,11 @@ class Authenticator:
     @classmethod
     def of(cls, receiver: Receiver) -> Authenticator:
         return cls(receiver, receiver.credential())
+
+    @property
+    def verifies_body(self) -> bool:
+        """The body must be read before the sender is known (HMAC signs it)."""
+        return self.receiver.auth == "hmac"
 
     def check_headers(self, headers: Mapping[str, str], now: float | None = None) -> None:
         """Everything that needs no body: bearer and basic credentials; for
@@ -77,11 +86,11 @@ class Authenticator:
         r = self.receiver
         if not ts:
             raise _missing(f"timestamp header {r.timestamp_header}", None)
-        try:
-            at = float(ts)
-        except ValueError:
-            raise _wrong(f"{r.timestamp_header} is not a Unix time") from None
-        skew = abs((time.time() if now is None else now) - at)
+        # whole seconds, as Grafana sends: float() would take "nan" (no
+        # comparison with NaN is true, so it passed the window), "inf", "1e9"
+        if not _UNIX_TIME.fullmatch(ts):
+            raise _wrong(f"{r.timestamp_header} is not a Unix time in whole seconds")
+        skew = abs((time.time() if now is None else now) - int(ts))
         if skew > r.replay_window:
             raise _wrong(f"signature timestamp is {skew:.0f} s away from this server's "
                          f"clock (replay window {r.replay_window:.0f} s)")

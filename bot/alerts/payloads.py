@@ -11,9 +11,11 @@ there should be an error, not a silently missing host).
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -153,31 +155,39 @@ class GenericPayload(BaseModel):
 
 _DT: TypeAdapter[datetime] = TypeAdapter(datetime)
 
+#: entries of one object of a body (an alert, its labels, annotations or
+#: values, the envelope's maps); real alerts have tens. Each wrong entry is one
+#: validation error: this bounds the work (and the errors) one body can cause.
+MAX_ENTRIES = 1000
+#: validation errors quoted back to the sender
+SHOWN_ERRORS = 5
+#: text PostgreSQL cannot store: NUL, and lone surrogates (not UTF-8)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: how either gets into a JSON body: as an escape (raw, it is not JSON or not UTF-8)
+_ESCAPED = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def _utc(dt: datetime) -> datetime | None:
+    """In UTC (naive: taken as UTC); None when that leaves the datetime range
+    (year 9999 with a negative offset)."""
+    try:
+        return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
+    except OverflowError:
+        return None
+
 
 def _when(raw: str | None) -> datetime | None:
     """Alertmanager's 'not set' is the zero time 0001-01-01."""
     if not raw:
         return None
     try:
-        dt = _DT.validate_python(raw)
+        dt = _utc(_DT.validate_python(raw))
     except ValidationError:
         return None
-    return None if dt.year <= 1 else dt
+    return None if dt is None or dt.year <= 1 else dt
 
 
-def _explain(e: ValidationError) -> str:
-    errs = e.errors(include_url=False)
-    if errs and errs[0]["type"] == "json_invalid":
-        return f"body is not JSON: {errs[0]['ctx'].get('error', 'invalid')}"
-    parts = []
-    for err in errs[:3]:
-        loc = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{loc}: {err['msg']}")
-    more = f" (+{len(errs) - 3} more)" if len(errs) > 3 else ""
-    return "; ".join(parts) + more
-
-
-def _product(receiver: str, alerts: list[AMAlert] | list[GrafanaAlert]) -> list[Alert]:
+def _product(receiver: str, alerts: list[AMAlert]) -> list[Alert]:
     out = []
     for a in alerts:
         values = a.valueString if isinstance(a, GrafanaAlert) else ""
@@ -196,40 +206,125 @@ def _generic(receiver: str, alerts: list[GenericAlert]) -> list[Alert]:
         if a.severity:
             labels["severity"] = a.severity
         fp = a.fingerprint or labels_fingerprint(labels)
+        starts_at = _utc(a.starts_at) if a.starts_at else None
         # no start time: nothing tells a retry from a new incident, so each
         # delivery gets its own key and the host cooldown is the storm guard
-        starts = a.starts_at.isoformat() if a.starts_at else "nonce:" + secrets.token_hex(8)
+        starts = starts_at.isoformat() if starts_at else "nonce:" + secrets.token_hex(8)
         annotations = {"summary": a.summary} if a.summary else {}
-        out.append(Alert(receiver, a.status, fp, starts, a.starts_at, None, labels,
+        out.append(Alert(receiver, a.status, fp, starts, starts_at, None, labels,
                          annotations, a.url))
     return out
 
 
+_ENVELOPES: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
+    "alertmanager": (AlertmanagerPayload, AMAlert),
+    "grafana": (GrafanaPayload, GrafanaAlert),
+    "generic": (GenericPayload, GenericAlert),
+}
+
+
 def parse(kind: str, receiver: str, body: bytes, *, max_alerts: int) -> list[Alert]:
-    """The body's alerts, or Malformed with a message for the sender."""
-    try:
-        if kind == "alertmanager":
-            am = AlertmanagerPayload.model_validate_json(body)
-            alerts = _product(receiver, am.alerts)
-        elif kind == "grafana":
-            gf = GrafanaPayload.model_validate_json(body)
-            alerts = _product(receiver, gf.alerts)
-        else:
-            alerts = _generic(receiver, _generic_payload(body).alerts)
-    except ValidationError as e:
-        raise Malformed(_explain(e)) from None
-    if len(alerts) > max_alerts:
-        raise Malformed(f"{len(alerts)} alerts in one webhook, more than {max_alerts} "
+    """The body's alerts, or Malformed with a message for the sender.
+
+    Bounded work whatever the body: the alerts are counted before any is
+    validated, objects with too many entries are refused before validation,
+    and validation stops once SHOWN_ERRORS errors are known (a 1 MB body of
+    250 000 empty alerts used to build every one of its million errors)."""
+    doc = _load(body)
+    envelope, alert_model = _ENVELOPES[kind]
+    if not isinstance(doc, dict):
+        raise Malformed("body: Input should be an object")
+    if kind == "generic" and "alerts" not in doc:
+        doc = {"alerts": [doc]}  # one alert object, or {"alerts": [...]}
+    items = doc.get("alerts")
+    if isinstance(items, list) and len(items) > max_alerts:
+        raise Malformed(f"{len(items)} alerts in one webhook, more than {max_alerts} "
                         "(alerts.max_alerts); set max_alerts at the sender")
-    return alerts
+    _bounded(doc, "")
+    errors: list[str] = []
+    total = 0
+    # the envelope without its alerts, then the alerts one by one
+    shell = {**doc, "alerts": []} if isinstance(items, list) else doc
+    try:
+        envelope.model_validate(shell)
+    except ValidationError as e:
+        total += e.error_count()
+        errors += _explain(e, "")
+    alerts: list[Any] = []
+    stopped = False
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        if len(errors) >= SHOWN_ERRORS:
+            stopped = True
+            break
+        if isinstance(item, dict):
+            _bounded(item, f"alerts.{i}.")
+        try:
+            alerts.append(alert_model.model_validate(item))
+        except ValidationError as e:
+            total += e.error_count()
+            errors += _explain(e, f"alerts.{i}.")
+    if errors:
+        more = " (+more)" if stopped else (
+            f" (+{total - SHOWN_ERRORS} more)" if total > SHOWN_ERRORS else "")
+        raise Malformed("; ".join(errors[:SHOWN_ERRORS]) + more)
+    if kind == "generic":
+        return _generic(receiver, alerts)
+    return _product(receiver, alerts)
 
 
-def _generic_payload(body: bytes) -> GenericPayload:
-    """One alert object, or {"alerts": [...]}."""
-    doc: Any = _JSON.validate_json(body)
-    if isinstance(doc, dict) and "alerts" not in doc:
-        doc = {"alerts": [doc]}
-    return GenericPayload.model_validate(doc)
+def _load(body: bytes) -> Any:
+    """The JSON document, with NUL and lone surrogates (which JSON allows as
+    \\u0000 and \\ud800, and PostgreSQL cannot store) replaced by U+FFFD: the
+    rest of the alert, and the other alerts of the webhook, are still recorded
+    (refused, the whole body would fail, good alerts included; pydantic's
+    parser refuses lone surrogates, so the standard library's is used)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise Malformed(f"body is not UTF-8 (byte {e.start})") from None
+    try:
+        doc = json.loads(text)
+        return _clean(doc) if _ESCAPED.search(text) else doc
+    except json.JSONDecodeError as e:
+        raise Malformed(f"body is not JSON: {e}") from None
+    except (ValueError, RecursionError) as e:  # 5000-digit numbers, 100 000 nested [
+        raise Malformed(f"body is not JSON we accept: {str(e)[:100] or 'too deeply nested'}"
+                        ) from None
 
 
-_JSON: TypeAdapter[Any] = TypeAdapter(Any)
+def _clean(doc: Any) -> Any:
+    """`doc` with every string (keys too) storable; iterative: as deep as
+    json.loads goes."""
+    fix = _UNSTORABLE.sub
+    root: list[Any] = [doc]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        parent, key = stack.pop()
+        value = parent[key]
+        if isinstance(value, str):
+            parent[key] = fix("\ufffd", value)
+        elif isinstance(value, list):
+            stack.extend((value, i) for i in range(len(value)))
+        elif isinstance(value, dict):
+            new = {fix("\ufffd", k): v for k, v in value.items()}
+            parent[key] = new
+            stack.extend((new, k) for k in new)
+    return root[0]
+
+
+def _bounded(obj: dict[str, Any], where: str) -> None:
+    """An object and the objects in it have at most MAX_ENTRIES entries each
+    (deeper levels need no check: a wrong value is one error, whatever is in it)."""
+    for key, value in [("", obj), *obj.items()]:
+        if isinstance(value, dict) and len(value) > MAX_ENTRIES:
+            name = f"{where}{key}" if key else (where.rstrip(".") or "body")
+            raise Malformed(f"{name}: {len(value)} entries, more than {MAX_ENTRIES}")
+
+
+def _explain(e: ValidationError, where: str) -> list[str]:
+    # errors() builds a dict per error: taken only once their number is bounded
+    out = []
+    for err in e.errors(include_url=False)[:SHOWN_ERRORS]:
+        loc = where + ".".join(str(p) for p in err["loc"])
+        out.append(f"{loc.rstrip('.') or 'body'}: {err['msg']}")
+    return out

@@ -146,6 +146,11 @@ class AlertSettings(BaseModel):
     max_body: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     #: alerts per webhook; more is refused as malformed (truncate at the sender)
     max_alerts: int = Field(default=1000, ge=1)
+    #: seconds a sender has to send its whole body; slower is refused (408)
+    body_timeout: float = Field(default=10.0, gt=0, le=300)
+    #: bodies read at once before their sender is verified (HMAC signs the
+    #: body); more wait a second, then get 503 with Retry-After
+    max_unverified_bodies: int = Field(default=32, ge=1, le=10_000)
     #: a warm session opened for an alert is closed when it resolves, or after this
     warm_for: float = Field(default=3600.0, gt=0)
     #: alert labels naming the host, tried in this order (instance loses its :port)

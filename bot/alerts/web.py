@@ -3,17 +3,33 @@ Mode too: Slack needs no inbound URL then, alert senders still do).
 
 Checks, cheapest first, each a clear 4xx and nothing captured: unknown
 receiver 404; credentials 401/403 (before the body is read); Content-Type
-415; size 413 (by Content-Length, then while reading); signature 401/403;
-body 400. A database that does not answer is 503, which Alertmanager and
-Grafana retry."""
+415; size 413 (by Content-Length, then while reading); a body slower than
+body_timeout 408; signature 401/403; body 400. A database that does not
+answer is 503, which Alertmanager and Grafana retry; so is a full queue of
+bodies waiting for their signature check. Any other failure is 500 with the
+details in the log.
+
+No request holds the event loop long (Slack acks and /healthz share it):
+the body's size, its alerts and the validation errors are bounded before
+the expensive work, and a big body is parsed in a thread."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.alerts.auth import Rejected
 from bot.alerts.payloads import Malformed, parse
@@ -25,6 +41,24 @@ log = logging.getLogger(__name__)
 
 ALERTS: web.AppKey[AlertService] = web.AppKey("alerts", AlertService)
 CHUNK = 64 * 1024
+#: bodies up to this size are parsed on the event loop (well under 1 ms)
+INLINE_PARSE = 64 * 1024
+#: how long a body waits for a free slot among max_unverified_bodies
+SLOT_WAIT_S = 1.0
+#: SQLSTATE classes meaning "the database is not there" (PostgreSQL):
+#: connection exception, insufficient resources, operator intervention
+UNREACHABLE_SQLSTATES = ("08", "53", "57")
+
+
+@dataclass
+class Intake:
+    #: bodies being read before their sender is verified (HMAC)
+    unverified: asyncio.Semaphore
+    #: big bodies parsed one at a time: it is CPU work holding the GIL
+    parsing: asyncio.Semaphore
+
+
+INTAKE: web.AppKey[Intake] = web.AppKey("alert_intake", Intake)
 
 
 def attach(settings: AlertSettings, bot: HostsnapBot, app: web.Application
@@ -36,6 +70,8 @@ def attach(settings: AlertSettings, bot: HostsnapBot, app: web.Application
         return None
     service = AlertService(settings, bot)
     app[ALERTS] = service
+    app[INTAKE] = Intake(asyncio.Semaphore(settings.max_unverified_bodies),
+                         asyncio.Semaphore(1))
     app.router.add_post("/alerts/{receiver}", receive)
 
     async def start(_: web.Application) -> None:
@@ -55,41 +91,95 @@ async def receive(request: web.Request) -> web.Response:
     auth = svc.receivers.get(name)
     if auth is None:
         return _error(404, f"no alert receiver named '{name[:64]}'")
+    intake = request.app[INTAKE]
+    settings = svc.settings
     t0 = time.perf_counter()
     try:
         auth.check_headers(request.headers)
         if request.content_type != "application/json":
             raise Rejected(415, "Content-Type must be application/json, not "
                                 f"{request.content_type[:64]}", "content_type")
-        body = await _read(request, svc.settings.max_body)
+        if auth.verifies_body:
+            async with _slot(intake.unverified):
+                body = await _read(request, settings.max_body, settings.body_timeout)
+        else:
+            body = await _read(request, settings.max_body, settings.body_timeout)
         auth.check_body(request.headers, body)
-        alerts = parse(auth.receiver.kind, name, body, max_alerts=svc.settings.max_alerts)
+        kind, limit = auth.receiver.kind, settings.max_alerts
+        if len(body) <= INLINE_PARSE:
+            alerts = parse(kind, name, body, max_alerts=limit)
+        else:
+            async with intake.parsing:
+                alerts = await asyncio.to_thread(parse, kind, name, body, max_alerts=limit)
     except Rejected as e:
+        if e.status == 408:
+            # a sender that slow is not lingered for (aiohttp would read on
+            # for 10 s more): the connection is closed after the answer
+            request.protocol.force_close()
         return _rejected(svc, request, name, e)
     except Malformed as e:
         return _rejected(svc, request, name, Rejected(400, str(e), "malformed"))
     try:
         outcomes = await svc.handle(alerts)
-    except (SQLAlchemyError, OSError) as e:
-        log.error("alerts from %s not recorded: database unavailable: %s", name, e)
-        return _error(503, "database unavailable; nothing was recorded, retry later")
+    except Exception as e:
+        if _unreachable(e):
+            log.error("alerts from %s not recorded: database unavailable: %s", name, e)
+            return _error(503, "database unavailable; nothing was recorded, retry later")
+        # a bug or data the database refused: answered 500, not 503, which
+        # tells senders the database is away (and would page on it); the
+        # webhook is not refused either: its alerts may share a batch
+        # (one INSERT) with the one at fault
+        log.exception("alerts from %s not recorded", name)
+        return _error(500, "internal error; not recorded (details in hostsnap's log)")
     svc.metrics.observe("hostsnap_alert_webhook_seconds", time.perf_counter() - t0,
                         receiver=name)
     return web.json_response({"ok": True, "received": len(alerts),
                               "alerts": [o.json() for o in outcomes]})
 
 
-async def _read(request: web.Request, limit: int) -> bytes:
+def _unreachable(e: Exception) -> bool:
+    """The database is away (a retry later will do), as opposed to a bug or
+    data it refused (a retry would fail the same way)."""
+    if isinstance(e, (OSError, TimeoutError, PoolTimeout, DisconnectionError,
+                      OperationalError, InterfaceError)):
+        return True
+    if isinstance(e, DBAPIError):
+        code = str(getattr(e.orig, "sqlstate", None) or getattr(e.orig, "pgcode", None) or "")
+        return e.connection_invalidated or code[:2] in UNREACHABLE_SQLSTATES
+    return False
+
+
+@contextlib.asynccontextmanager
+async def _slot(sem: asyncio.Semaphore) -> AsyncIterator[None]:
+    """One of the unverified-body slots, waited for SLOT_WAIT_S at most."""
+    try:
+        async with asyncio.timeout(SLOT_WAIT_S):
+            await sem.acquire()
+    except TimeoutError:
+        raise Rejected(503, "too many webhook bodies being received; retry later",
+                       "busy", {"Retry-After": "5"}) from None
+    try:
+        yield
+    finally:
+        sem.release()
+
+
+async def _read(request: web.Request, limit: int, timeout: float) -> bytes:
     too_big = Rejected(413, f"body larger than {limit} bytes (alerts.max_body)", "too_large")
     if request.content_length is not None and request.content_length > limit:
         raise too_big
     buf = bytearray()
     # read by chunks, not request.read(): a sender lying about (or omitting)
     # Content-Length is cut off at the limit, not buffered whole
-    async for chunk in request.content.iter_chunked(CHUNK):
-        buf += chunk
-        if len(buf) > limit:
-            raise too_big
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.content.iter_chunked(CHUNK):
+                buf += chunk
+                if len(buf) > limit:
+                    raise too_big
+    except TimeoutError:
+        raise Rejected(408, f"body not received within {timeout:g} s (alerts.body_timeout)",
+                       "timeout") from None
     return bytes(buf)
 
 
