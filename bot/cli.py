@@ -33,6 +33,9 @@ from bot.render.text import assemble, cell, json_dumps, json_text
 from bot.store.db import DatabaseError, head_revision, make_engine, upgrade
 from bot.store.service import SnapshotNotFound, Store
 from collectors import registry
+from collectors.transport.base import TransportError
+from collectors.transport.hostkeys import HostKeyError
+from collectors.transport.ssh import AuthError, SSHSession
 
 app = typer.Typer(
     name="hostsnap", no_args_is_help=True, add_completion=False,
@@ -300,21 +303,33 @@ def hosts_(
         pool = SessionPool(inv)
         names = list(inv.hosts)
 
-        async def probe(name: str) -> Text:
-            """The check's cell; red when the host cannot be reached."""
+        async def probe(name: str) -> tuple[Text, str | None]:
+            """The check's cell (short, red when the host cannot be reached) and
+            the whole message, printed below the table on one line."""
             if not check:
-                return Text()
+                return Text(), None
             h = inv.hosts[name]
             try:
                 s = await asyncio.wait_for(pool.open(h), settings.ssh.connect_timeout + 2)
             except TimeoutError:
-                return cell("timeout", "red")
-            except Exception as e:
-                return cell(e, "red")  # the error is the host's (or ssh's) text
+                return cell("timeout", "red"), None
+            except HostKeyError as e:
+                return cell("host key refused", "red"), str(e)
+            except AuthError as e:
+                return cell("login refused", "red"), str(e)
+            except TransportError as e:
+                return cell("unreachable", "red"), str(e)
+            except Exception as e:  # the error is the host's (or ssh's) text
+                return cell("error", "red"), str(e)
             await s.close()
-            return assemble(("ok", "green"), " (local)" if h.is_local else " host key known")
+            if isinstance(s, SSHSession) and s.recorded_host_key:
+                return assemble(("ok", "green"), " host key recorded (first use)"), (
+                    f"{name}: host key {s.recorded_host_key} of {h.address} trusted on first "
+                    f"use and recorded in {s.target.known_hosts}; verify it is the host's")
+            return assemble(("ok", "green"), " (local)" if h.is_local else " host key known"), None
 
-        results = await asyncio.gather(*(probe(n) for n in names))
+        probed = await asyncio.gather(*(probe(n) for n in names))
+        results = [r for r, _ in probed]
         t = Table("host", "address", "group", "user", "labels", *(["check"] if check else []),
                   box=None, header_style="bold")
         for n, r in zip(names, results, strict=True):
@@ -325,6 +340,9 @@ def hosts_(
                       cell(", ".join(f"{k}={v}" for k, v in h.labels.items())),
                       *([r] if check else []))
         out.print(t)
+        for _, detail in probed:
+            if detail:
+                out.print(cell(detail), soft_wrap=True)  # one line each, never cut
         if settings.config_path is None:
             out.print("[dim]no config file: only localhost. See README, 'Configuration'.[/dim]")
         return 1 if check and any(r.style == "red" for r in results) else 0
