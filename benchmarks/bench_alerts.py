@@ -55,7 +55,8 @@ def pct(xs: list[float], p: float) -> float:
 
 def bot_settings(fake: FakeSlack, db: str) -> Settings:
     return Settings(
-        database_url=db, authz=[AuthzRule()], hosts=HOSTS,
+        database_url=db, authz=[AuthzRule(groups=["*"], channels=["*"], user_groups=["*"])],
+        hosts=HOSTS,
         ssh=SSHSettings(retries=0, connect_timeout=2),
         capture=CaptureSettings(collectors=["limits", "memory", "network"]),
         slack=SlackSettings(bot_token=BOT_TOKEN, app_token=APP_TOKEN,

@@ -48,7 +48,8 @@ def ms(x: float) -> str:
 
 def bot_settings(fake: FakeSlack, db: str, mode: str, collectors: list[str] | None) -> Settings:
     return Settings(
-        database_url=db, authz=[AuthzRule(raw_files=True)],
+        database_url=db, authz=[AuthzRule(groups=["*"], channels=["*"], user_groups=["*"],
+                                  raw_files=True)],
         capture=CaptureSettings(collectors=collectors),
         slack=SlackSettings(bot_token=BOT_TOKEN, app_token=APP_TOKEN,
                             signing_secret=SIGNING_SECRET, mode=mode,

@@ -4,13 +4,15 @@ HOSTSNAP_SSH__USER). With no file at all, `localhost` still works."""
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 from platformdirs import user_config_dir
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,7 +22,7 @@ from pydantic_settings import (
 
 from bot.alerts.settings import AlertSettings
 from bot.slack.settings import AuthzRule, SlackSettings
-from bot.store.db import default_database_url
+from bot.store.db import default_database_url, normalize_url
 from collectors.analysis.thresholds import Thresholds
 from collectors.jvm import JvmOptions
 
@@ -43,6 +45,8 @@ def known_hosts_path(v: str) -> str:
 
 
 class SSHSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, never a default
+
     user: str | None = None
     key_files: list[str] = Field(default_factory=list)
     #: environment variable or file holding the key passphrase (never inline)
@@ -62,6 +66,8 @@ class SSHSettings(BaseModel):
 
 
 class HostEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, never a default
+
     name: str
     address: str | None = None  # default: the name
     port: int = Field(default=22, ge=1, le=65535)
@@ -87,6 +93,8 @@ class HostEntry(BaseModel):
 
 
 class CaptureSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, never a default
+
     collectors: list[str] | None = None  # None: every default collector
     concurrency: int = Field(default=10, ge=1, le=200)
     #: overall deadline of one command, all hosts included (seconds)
@@ -96,6 +104,8 @@ class CaptureSettings(BaseModel):
 
 
 class WatchSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, never a default
+
     max_sessions: int = 50
     reconnect_max_backoff: float = 30.0
     #: hosts (names, @group, globs) kept warm by `hostsnap serve` from its start,
@@ -127,6 +137,16 @@ class Settings(BaseSettings):
     allow_localhost: bool = True
     config_path: str | None = None
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        url = normalize_url(v.strip())
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            scheme = v.split("://", 1)[0] if "://" in v else ""
+            what = f"the scheme {scheme!r} is not supported" if scheme else "not a database URL"
+            raise ValueError(f"{what}: use postgresql://USER@HOST/DB or sqlite:///PATH")
+        return v.strip()
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -149,18 +169,18 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     if explicit and not cfg.exists():
         raise ConfigError(f"config file {cfg} does not exist")
     toml: Path | None = cfg if cfg.exists() else None
+    text = ""
     if toml is not None:
+        text = _read_config(toml)
         try:
-            tomllib.loads(toml.read_text())
+            tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{toml}: {e}") from e  # message carries line and column
-        except OSError as e:
-            raise ConfigError(f"{toml}: cannot read: {e.strerror}") from e
     Settings._toml_file = toml
     try:
         s = Settings(**overrides)
     except ValidationError as e:
-        raise ConfigError(_explain(e, toml)) from e
+        raise ConfigError(explain(e, toml, text)) from e
     finally:
         Settings._toml_file = None
     s.config_path = str(toml) if toml else None
@@ -171,16 +191,125 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     return s
 
 
-def _explain(e: ValidationError, toml: Path | None) -> str:
-    lines = toml.read_text().splitlines() if toml else []
+def _read_config(toml: Path) -> str:
+    try:
+        data = toml.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{toml}: cannot read: {e.strerror}") from e
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{toml} line {line}: not UTF-8 (byte 0x{data[e.start]:02x}); "
+                          f"save the file as UTF-8") from None
+
+
+def explain(e: ValidationError, toml: Path | None, text: str) -> str:
+    """Pydantic's errors as one line: where (file and line, or the environment variable),
+    which key, what is wrong, and for a typo the key that was probably meant."""
+    lines = toml_key_lines(text)
     msgs = []
     for err in e.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"])
-        where = str(toml) if toml else "environment"
-        key = next((str(p) for p in reversed(err["loc"]) if isinstance(p, str)), "")
-        for i, line in enumerate(lines, 1):
-            if key and line.strip().startswith((key + " ", key + "=", f"[{key}", f"[[{key}")):
-                where = f"{toml} line {i}"
-                break
-        msgs.append(f"{where}: {loc}: {err['msg']}")
-    return "; ".join(msgs)
+        loc = tuple(err["loc"])
+        key = str(loc[-1]) if loc else ""
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key `{key}`"
+            near = did_you_mean(key, _fields_at(Settings, loc[:-1]))
+            msg += f" (did you mean `{near}`?)" if near else ""
+        elif loc[:1] == ("authz",) and err["type"] in ("missing", "too_short"):
+            msg = (f"`{key}` must name at least one {_AUTHZ_WHAT.get(key, 'entry')}: a rule "
+                   f"that names no one is refused, not read as everyone (write \"*\" for any)")
+        elif err["type"] == "missing":
+            msg = f"`{key}` is required"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        msgs.append(f"{_where(loc, toml, lines)}: {_dotted(loc)}: {msg}")
+    more = len(e.errors()) - len(msgs)
+    return "; ".join(msgs) + (f"; and {more} more" if more > 0 else "")
+
+
+_AUTHZ_WHAT = {"groups": "host group", "channels": "channel id",
+               "user_groups": "user or user group id"}
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _where(loc: tuple[Any, ...], toml: Path | None, lines: dict[tuple[Any, ...], int]) -> str:
+    if loc in lines:
+        return f"{toml} line {lines[loc]}"
+    env = "HOSTSNAP_" + "__".join(str(p) for p in loc if not isinstance(p, int)).upper()
+    if any(k.upper() == env for k in os.environ):
+        return f"environment variable {env}"
+    for n in range(len(loc) - 1, 0, -1):  # a missing key: its table's header
+        if loc[:n] in lines:
+            return f"{toml} line {lines[loc[:n]]}"
+    return str(toml) if toml else "configuration"
+
+
+def did_you_mean(key: str, options: list[str]) -> str | None:
+    if not options:
+        return None
+    close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    prefixed = [o for o in options if o.startswith(key) or key.startswith(o)]
+    return prefixed[0] if len(key) >= 3 and prefixed else None
+
+
+def _fields_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    """The keys the config model at `path` (as pydantic reports locations) accepts."""
+    cls: type[BaseModel] | None = model
+    for part in path:
+        if isinstance(part, int) or cls is None:
+            continue
+        field = cls.model_fields.get(str(part))
+        cls = _model_in(field.annotation) if field else None
+    return sorted(cls.model_fields) if cls is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+_TABLE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_PART = r"""(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')"""
+_KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
+
+
+def toml_key_lines(text: str) -> dict[tuple[Any, ...], int]:
+    """Line of every table header and key, by the location pydantic would report
+    (`[[authz]]` tables get their index). Approximate in multi-line values, which
+    only matters for where an error is said to be."""
+    out: dict[tuple[Any, ...], int] = {}
+    counts: dict[tuple[str, ...], int] = {}
+    table: tuple[Any, ...] = ()
+    depth = 0
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = re.sub(r"\"(?:[^\"\\]|\\.)*\"|'[^']*'", '""', raw).split("#", 1)[0]
+        if depth == 0:
+            m = _TABLE.match(line)
+            if m:
+                names = tuple(p.strip().strip("\"'") for p in m.group(2).split("."))
+                if m.group(1) == "[[":
+                    i = counts.get(names, -1) + 1
+                    counts[names] = i
+                    table = (*names, i)
+                else:
+                    table = names
+                out.setdefault(table, n)
+                continue
+            k = _KEY.match(raw)
+            if k:
+                keys = tuple(p.strip().strip("\"'") for p in k.group(1).split("."))
+                out.setdefault((*table, *keys), n)
+        depth = max(0, depth + line.count("[") + line.count("{") - line.count("]")
+                    - line.count("}"))
+    return out

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult, Status
 from collectors.headroom import Headroom, measure
@@ -37,6 +37,8 @@ DUMP_END = b"JNI global"  # last line of every HotSpot thread dump (JDK 8-25)
 
 
 class JvmOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, never a default
+
     dumps: int = Field(default=3, ge=1, le=10)
     spacing: float = Field(default=5.0, ge=0.0, le=120.0)
     max_jvms: int = Field(default=5, ge=1, le=50)

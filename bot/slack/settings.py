@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class SlackSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, never a default
+
     bot_token: str | None = None  # xoxb-…, or HOSTSNAP_SLACK__BOT_TOKEN / SLACK_BOT_TOKEN
     app_token: str | None = None  # xapp-… for Socket Mode (or SLACK_APP_TOKEN)
     signing_secret: str | None = None  # HTTP mode (or SLACK_SIGNING_SECRET)
@@ -57,10 +59,23 @@ class AuthzRule(BaseModel):
     listed in `user_groups` (user ids, or user group ids `S…` whose members
     Slack lists). A matching rule lets people browse that group's snapshots;
     `capture` lets them capture, `raw_files` lets them upload raw dumps.
+
+    All three lists must be written out: a rule that names no hosts, no
+    channels or no people is refused at load, never read as "everyone"
+    (`"*"` says "any" explicitly).
     """
 
-    groups: list[str] = Field(default_factory=lambda: ["*"])  # host groups (globs)
-    channels: list[str] = Field(default_factory=lambda: ["*"])  # channel ids
-    user_groups: list[str] = Field(default_factory=lambda: ["*"])  # usergroup ids or user ids
+    model_config = ConfigDict(extra="forbid")  # `user = [...]` must not widen a rule
+
+    groups: list[str] = Field(min_length=1)  # host groups (globs)
+    channels: list[str] = Field(min_length=1)  # channel ids (globs)
+    user_groups: list[str] = Field(min_length=1)  # usergroup ids or user ids
     capture: bool = True  # may capture (false: browse only)
     raw_files: bool = False  # may see raw dumps
+
+    @field_validator("groups", "channels", "user_groups")
+    @classmethod
+    def _named(cls, v: list[str]) -> list[str]:
+        if any(not e.strip() for e in v):
+            raise ValueError("an empty entry names no one: write the id, or \"*\" for any")
+        return v

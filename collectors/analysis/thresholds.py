@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class HostThresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, never a default
+
     #: fraction of a ceiling (threads-max, pid_max, pids.max, nproc) that is critical
     ceiling_critical: float = 0.90
     ceiling_warning: float = 0.75
@@ -23,6 +25,8 @@ class HostThresholds(BaseModel):
 
 class ThreadDumpThresholds(BaseModel):
     """JVM thread-dump rules (owned by the thread-dump analysis)."""
+
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, never a default
 
     #: HttpClient "Connection evictor" threads (one per client ever built)
     evictor_warning: int = 10
@@ -59,6 +63,8 @@ class ThreadDumpThresholds(BaseModel):
 class GoroutineThresholds(BaseModel):
     """Go goroutine-dump rules (owned by the goroutine analysis)."""
 
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, never a default
+
     #: goroutines waiting on one mutex
     mutex_waiters_warning: int = 10
     mutex_waiters_critical: int = 1000
@@ -82,6 +88,8 @@ class GoroutineThresholds(BaseModel):
 class ContainerThresholds(BaseModel):
     """Container rules (docker collector)."""
 
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, never a default
+
     #: pids or memory in use / the container's limit: CONTAINER_NEAR_LIMIT
     near_limit_fraction: float = 0.90
     #: ...critical from here (the next thread or allocation fails at the limit)
@@ -93,6 +101,8 @@ class ContainerThresholds(BaseModel):
 
 
 class Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, never a default
+
     host: HostThresholds = HostThresholds()
     threads: ThreadDumpThresholds = ThreadDumpThresholds()
     goroutines: GoroutineThresholds = GoroutineThresholds()

@@ -268,6 +268,6 @@ collectors = ["limits", "memory"]
     assert s.alerts.cooldown == 300 and s.alerts.routes[0].collectors == ["limits", "memory"]
     assert Authenticator.of(s.alerts.receivers[0]).secret == b"from-the-environment"
     cfg.write_text(cfg.read_text().replace('"Host.*"', '"Host(.*"'))
-    with pytest.raises(ConfigError, match=r"alerts\.routes\.0\.alertname_re: Value error, "
+    with pytest.raises(ConfigError, match=r"line 14: alerts\.routes\.0\.alertname_re: "
                                           r"bad regex 'Host\(\.\*'"):
         load_settings(cfg)

@@ -44,7 +44,7 @@ def make_settings(fake: FakeSlack, db_url: str, *, mode: str = "http",
     opts.update(slack)
     return Settings(
         database_url=db_url, slack=SlackSettings(**opts),
-        authz=authz if authz is not None else [AuthzRule(raw_files=True)],
+        authz=authz if authz is not None else [AuthzRule(groups=["*"], channels=["*"], user_groups=["*"], raw_files=True)],
         # `localhost` (this machine, no SSH) with the host collectors: fast and always
         # there (the JVM/Go/docker collectors have their own tests)
         capture=CaptureSettings(collectors=collectors or HOST_COLLECTORS),

@@ -43,7 +43,8 @@ async def test_serve_http_mode_end_to_end(fake: FakeSlack, tmp_path: Path) -> No
     cfg.write_text("\n".join([
         f'database_url = "sqlite:///{tmp_path}/hostsnap.db"',
         "[capture]", 'collectors = ["limits", "memory", "network"]',
-        "[slack]", f'api_base_url = "{fake.base_url}"', "[[authz]]", ""]))
+        "[slack]", f'api_base_url = "{fake.base_url}"', "[[authz]]",
+        'groups = ["*"]', 'channels = ["*"]', 'user_groups = ["*"]', ""]))
     port = free_port()
     env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN,
            "SLACK_SIGNING_SECRET": SIGNING_SECRET}

@@ -82,8 +82,8 @@ async def test_buttons_on_a_capture_summary(bot, fake: FakeSlack) -> None:
 async def test_raw_files_are_redacted_and_need_the_right(bot_factory, fake: FakeSlack,
                                                         store: Store) -> None:
     sid = await seed(store)
-    bot = await bot_factory(authz=[AuthzRule(user_groups=["U1"]),
-                                   AuthzRule(user_groups=["UROOT"], raw_files=True)])
+    bot = await bot_factory(authz=[AuthzRule(groups=["*"], channels=["*"], user_groups=["U1"]),
+                                   AuthzRule(groups=["*"], channels=["*"], user_groups=["UROOT"], raw_files=True)])
     await fake.command(f"show {sid}", user="U1")
     await bot.idle()
     (msg,) = fake.top_level()
@@ -129,7 +129,7 @@ async def test_list_hides_groups_the_user_may_not_browse(bot_factory, fake: Fake
                                                          store: Store) -> None:
     await seed(store)
     db = await seed(store, host="db-01", group="db")
-    bot = await bot_factory(authz=[AuthzRule(groups=["db"])])
+    bot = await bot_factory(authz=[AuthzRule(channels=["*"], user_groups=["*"], groups=["db"])])
     await fake.command("list")
     await bot.idle()
     (listing,) = fake.top_level()

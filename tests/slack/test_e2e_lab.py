@@ -24,7 +24,7 @@ async def test_snapshot_of_an_ssh_host_near_its_thread_ceiling(host, bot_factory
     host.set_pids_max(host.pids_current() + 40)  # ~97 % of pids.max: critical
     entry = lab_entry(host)
     bot = await bot_factory(
-        authz=[AuthzRule(groups=["lab"], channels=["CINC"])],
+        authz=[AuthzRule(user_groups=["*"], groups=["lab"], channels=["CINC"])],
         settings={"hosts": [entry], "allow_localhost": False,
                   "ssh": SSHSettings(use_agent=False, connect_timeout=5, retries=1)})
 
@@ -60,7 +60,7 @@ async def test_a_group_in_one_message_naming_the_odd_hosts(lab, bot_factory,
     hog = hosts[1].thread_hog(1500, name="partner-bridge")
     try:
         bot = await bot_factory(
-            authz=[AuthzRule(groups=["push"], channels=["CINC"])],
+            authz=[AuthzRule(user_groups=["*"], groups=["push"], channels=["CINC"])],
             settings={"hosts": [lab_entry(h, "push") for h in hosts], "allow_localhost": False,
                       "ssh": SSHSettings(use_agent=False, connect_timeout=5, retries=1)})
         ack = await fake.command("@push", channel="CINC")
@@ -97,7 +97,7 @@ async def test_watch_from_slack_then_capture_when_logins_fail(host, bot_factory,
     ceiling (a new ssh login fails), `/snapshot HOST` still captures, through
     that session; `/snapshot unwatch HOST` closes it."""
     bot = await bot_factory(
-        authz=[AuthzRule(groups=["lab"], channels=["CINC"])],
+        authz=[AuthzRule(user_groups=["*"], groups=["lab"], channels=["CINC"])],
         settings={"hosts": [lab_entry(host, "lab")], "allow_localhost": False,
                   "ssh": SSHSettings(use_agent=False, connect_timeout=5, retries=1)})
     await fake.command(f"watch {host.name}", channel="C2")  # not allowed there

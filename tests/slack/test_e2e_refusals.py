@@ -50,7 +50,7 @@ async def test_too_many_hosts_and_malformed_ids(bot_factory, fake: FakeSlack) ->
 
 
 async def test_channel_not_allowed(bot_factory, fake: FakeSlack) -> None:
-    bot = await bot_factory(authz=[AuthzRule(channels=["CINCIDENT"])])
+    bot = await bot_factory(authz=[AuthzRule(groups=["*"], user_groups=["*"], channels=["CINCIDENT"])])
     said = await refused(bot, fake, "localhost", channel="CRANDOM")
     assert said.startswith("You may not capture group `local` from this channel")
     (ev,) = await bot.store.audit_events(action="refused")
@@ -61,7 +61,7 @@ async def test_channel_not_allowed(bot_factory, fake: FakeSlack) -> None:
 
 async def test_user_group_membership(bot_factory, fake: FakeSlack) -> None:
     fake.usergroups["SONCALL"] = ["UALICE"]
-    bot = await bot_factory(authz=[AuthzRule(user_groups=["SONCALL", "UBOB"])])
+    bot = await bot_factory(authz=[AuthzRule(groups=["*"], channels=["*"], user_groups=["SONCALL", "UBOB"])])
     said = await refused(bot, fake, "localhost", user="UMALLORY")
     assert "no [[authz]] rule allows <@UMALLORY> here" in said
     await fake.command("localhost", user="UALICE")
@@ -76,14 +76,14 @@ async def test_user_group_membership(bot_factory, fake: FakeSlack) -> None:
 
 async def test_user_group_lookup_failing_denies_with_reason(bot_factory,
                                                              fake: FakeSlack) -> None:
-    bot = await bot_factory(authz=[AuthzRule(user_groups=["SGONE"])])
+    bot = await bot_factory(authz=[AuthzRule(groups=["*"], channels=["*"], user_groups=["SGONE"])])
     said = await refused(bot, fake, "localhost", user="UALICE")
     assert "no [[authz]] rule allows <@UALICE> here (could not check membership of " \
            "user group SGONE: usergroups.users.list: no_such_subteam)" in said
 
 
 async def test_browse_only_rule_cannot_capture(bot_factory, fake: FakeSlack) -> None:
-    bot = await bot_factory(authz=[AuthzRule(capture=False)])
+    bot = await bot_factory(authz=[AuthzRule(groups=["*"], channels=["*"], user_groups=["*"], capture=False)])
     said = await refused(bot, fake, "localhost")
     assert said.startswith("You may not capture group `local`")
     await fake.command("list")

@@ -61,7 +61,7 @@ async def test_capture_at_the_ceiling_through_the_replica_that_did_not_watch(
     opts = {"hosts": [lab_entry(host)], "allow_localhost": False,
             "ssh": SSHSettings(use_agent=False, connect_timeout=5, retries=1),
             "watch": WatchSettings(sync_interval=0.2)}
-    authz = [AuthzRule(groups=["lab"], channels=["CINC"])]
+    authz = [AuthzRule(user_groups=["*"], groups=["lab"], channels=["CINC"])]
     one = await bot_factory(authz=authz, settings=opts)
     two = await bot_factory(authz=authz, settings=opts)
     to(fake, one)
