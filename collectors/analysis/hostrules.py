@@ -169,12 +169,13 @@ def memory_findings(m: MemorySummary, t: HostThresholds | None = None) -> list[F
 
 def network_findings(n: NetworkSummary, t: HostThresholds) -> list[Finding]:
     size = n.port_range_size
-    if not size or n.time_wait < t.time_wait_min:
-        return []
     # Ephemeral ports run out per remote endpoint (the 4-tuple must be unique),
-    # so the busiest remote is what hits "Address already in use" first.
+    # so the busiest remote is what hits "Address already in use" first: judged against
+    # the range (a small range is where it runs out first), with a floor only for noise.
     top = n.top_time_wait_remotes[0] if n.top_time_wait_remotes else None
     worst = top.count if top else 0
+    if not size or worst < t.time_wait_min:
+        return []
     ratio = worst / size
     if ratio >= t.time_wait_critical:
         sev = Severity.CRITICAL

@@ -16,8 +16,9 @@ class HostThresholds(BaseModel):
     #: TIME_WAIT sockets / size of ip_local_port_range
     time_wait_critical: float = 0.50
     time_wait_warning: float = 0.25
-    #: ignore TIME_WAIT counts below this, whatever the port range
-    time_wait_min: int = 1000
+    #: noise floor: ignore a busiest remote with fewer TIME_WAIT than this, whatever the
+    #: port range (the ratio above is what judges; 700 of a 1 000-port range is critical)
+    time_wait_min: int = 100
     top_consumers: int = 10
     #: an OOM kill this recent is critical; an older one (this boot) a warning
     oom_recent_minutes: float = 60.0
