@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Column, Table
 from rich.text import Text
@@ -69,7 +70,12 @@ def finding_renderable(f: Finding, *, evidence: bool = True) -> RenderableType:
     head.append_text(cell(f.title))
     parts: list[RenderableType] = [head]
     if f.hint:
-        parts.append(assemble(("         → ", "dim"), text(f.hint, "dim", multiline=True)))
+        # a hanging indent: wrapped hint lines line up under the hint, not at column 0
+        hint = Table.grid(padding=(0, 1))
+        hint.add_column(no_wrap=True)
+        hint.add_column()
+        hint.add_row(Text("→", style="dim"), text(f.hint, "dim", multiline=True))
+        parts.append(Padding(hint, (0, 0, 0, 9)))
     if evidence:
         for b in f.evidence:
             parts.append(Panel(_block(b), border_style="dim", padding=(0, 1), expand=False))

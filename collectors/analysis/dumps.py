@@ -19,7 +19,7 @@ from collectors.analysis.findings import Finding, sort_findings
 from collectors.analysis.goroutines import GoroutineDump, parse_debug1, parse_debug2
 from collectors.analysis.gorules import goroutine_findings
 from collectors.analysis.jstack import ThreadDump, parse_thread_dump
-from collectors.analysis.threadrules import thread_findings
+from collectors.analysis.jvmseries import jvm_findings
 from collectors.analysis.thresholds import Thresholds
 
 # Format names: what detect_format() returns and what `kind=` accepts.
@@ -114,22 +114,26 @@ def analyze_dumps(dumps: list[bytes], thresholds: Thresholds | None = None, *,
     JVM dumps and goroutine dumps given together are analyzed as two processes."""
     t = thresholds or Thresholds()
     jvm: list[ThreadDump] = []
+    jvm_labels: list[str] = []  # "dump 2", "dump 1.3" (the third dump of a SIGQUIT log)
     go: list[GoroutineDump] = []
     warnings: list[str] = []
     for i, data in enumerate(dumps, 1):
         parsed, w = parse_dump(data, kind)
         prefix = f"dump {i}: " if len(dumps) > 1 else ""
         warnings += [prefix + x for x in w]
-        for d in parsed:
+        for k, d in enumerate(parsed, 1):
             if isinstance(d, ThreadDump):
                 jvm.append(d)
+                jvm_labels.append(f"dump {i}" + (f".{k}" if len(parsed) > 1 else ""))
             else:
                 go.append(d)
             warnings += [prefix + x for x in d.warnings]
     findings: list[Finding] = []
     try:
         if jvm:
-            findings += thread_findings([d for d in jvm if d.threads] or jvm, t.threads)
+            found, w = jvm_findings(jvm, jvm_labels, t.threads)
+            findings += found
+            warnings += w
         if go:
             findings += goroutine_findings([d for d in go if d.total] or go, t.goroutines)
     except Exception as e:  # same contract as the parsers: a warning, never a crash

@@ -58,7 +58,10 @@ class Finding(BaseModel):
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda f: (f.severity.rank, f.rule, f.subject))
+    """Worst first, then by rule. Findings of one rule keep the order the rule gave them
+    (biggest pile, longest convoy first): the sort is stable, and a subject (a stack
+    digest, an address) says nothing about which matters more."""
+    return sorted(findings, key=lambda f: (f.severity.rank, f.rule, f.collector))
 
 
 def fmt_int(n: int) -> str:

@@ -301,6 +301,21 @@ def _parse_lock(body: str, frame: int) -> LockRef:
     return LockRef(_KINDS.get(kind, kind), address, cls, frame)
 
 
+def _resolve_waits(locks: tuple[LockRef, ...]) -> tuple[LockRef, ...]:
+    """A wait() the JVM printed as `waiting on <no object reference available>` (a
+    compiled frame: HC 3.1's doGetConnection once hot) waits on the monitor the thread
+    holds in the frames below: Object.wait() needs that monitor, and it is the innermost
+    one (the first `locked` line after the wait). Without this, the same pool wait reads
+    as two different waits depending on how the JIT treated each thread."""
+    for i, lk in enumerate(locks):
+        if lk.kind == WAITING_ON and not lk.address:
+            owned = next((x for x in locks[i + 1 :] if x.kind == LOCKED and x.address), None)
+            if owned is not None:
+                fixed = LockRef(WAITING_ON, owned.address, owned.class_name, lk.frame)
+                return (*locks[:i], fixed, *locks[i + 1 :])
+    return locks
+
+
 class _Builder:
     """Parser state: the thread being parsed line by line (flush() turns it into a
     JavaThread) and the caches the fast path shares (stacks, bodies, pool names)."""
@@ -358,14 +373,14 @@ class _Builder:
                 frames.append(ln)
             elif ln.startswith("\t- "):
                 found.append(_parse_lock(ln[3:], len(frames) - 1))
-        return self.stack_for(tuple(frames)), tuple(found)
+        return self.stack_for(tuple(frames)), _resolve_waits(tuple(found))
 
     def flush(self) -> None:
         if self.header is None:
             return
         self.dump.threads.append(_make_thread(
             self.header, self.fold, self.state, self.detail, self.stack_for(tuple(self.frames)),
-            tuple(self.locks), tuple(self.ownable), self.carrying))
+            _resolve_waits(tuple(self.locks)), tuple(self.ownable), self.carrying))
         self.header = None
         self.reset()
 

@@ -20,6 +20,7 @@ from collectors.analysis.findings import (
     Finding,
     Severity,
     TableBlock,
+    TextBlock,
     fmt_int,
 )
 from collectors.analysis.jstack import (
@@ -178,36 +179,115 @@ def thread_findings(dumps: list[ThreadDump], t: ThreadDumpThresholds) -> list[Fi
 
 # --- JVM_DEADLOCK ------------------------------------------------------------------------
 
+def _enter_wait(locks: tuple[LockRef, ...]) -> LockRef | None:
+    """What a thread with these lock lines waits to own, if a deadlock can hold it there:
+    a monitor it waits to enter (or re-enter after wait()), or a lock it is parked on
+    (ReentrantLock$NonfairSync...). A wait() for notify() or a parked take() on a queue
+    waits for an event, not for an owner: no edge."""
+    lk = _convoy_wait(locks)
+    return None if lk is None or lk.kind == WAITING_ON else lk
+
+
+@dataclass(slots=True, frozen=True)
+class _Edge:
+    thread: JavaThread
+    address: str
+    class_name: str
+    ownable: bool  # a java.util.concurrent lock (ownable synchronizer), not a monitor
+    holder: JavaThread
+
+
+def _cycles(threads: list[JavaThread]) -> list[list[_Edge]]:
+    """Cycles of the waits-for graph: thread -> the lock it waits to own -> that lock's
+    owner (`- locked` lines, `Locked ownable synchronizers`). Every thread waits for at
+    most one lock, so each node has one out-edge and a walk finds each cycle once: linear."""
+    owners: dict[str, JavaThread] = {}
+    for th in threads:
+        for a in _held(th.locks):
+            owners.setdefault(a, th)
+        for a in th.ownable:
+            owners.setdefault(a, th)
+    nxt: dict[int, _Edge] = {}
+    for th in threads:
+        lk = _enter_wait(th.locks) if th.locks else None
+        if lk is None:
+            continue
+        holder = owners.get(lk.address)
+        if holder is not None and holder is not th:
+            nxt[id(th)] = _Edge(th, lk.address, lk.class_name, lk.kind == PARKING, holder)
+    seen: dict[int, int] = {}  # id(thread) -> the walk that reached it first
+    out: list[list[_Edge]] = []
+    for walk, th in enumerate(threads):
+        path: list[_Edge] = []
+        cur: JavaThread | None = th
+        while cur is not None and id(cur) not in seen:
+            seen[id(cur)] = walk
+            e = nxt.get(id(cur))
+            if e is None:
+                break
+            path.append(e)
+            cur = e.holder
+        if cur is not None and seen.get(id(cur)) == walk and id(cur) in nxt:
+            i = next(k for k, e in enumerate(path) if e.thread is cur)
+            out.append(path[i:])
+    return out
+
+
+def _what(ownable: bool, address: str, class_name: str) -> str:
+    kind = "ownable synchronizer" if ownable else "monitor"
+    return f"{kind} <{address}> (a {class_name})" if class_name else f"{kind} <{address}>"
+
+
 def deadlock_rule(c: _Ctx) -> list[Finding]:
-    if not c.last.deadlocks:
-        return []  # and no name index of 30 000 threads for nothing
-    by_name = {th.name: th for th in c.last.threads}
+    """The JVM's own "Found one Java-level deadlock" reports, and the cycles of the lock
+    graph it did not report (virtual threads, a detector that missed one, a dump without
+    the section): one finding per deadlock, whoever found it."""
+    threads = c.last.threads
+    by_name = {th.name: th for th in threads} if c.last.deadlocks else {}
+    found = _cycles(threads)
+    reported = {frozenset(e.thread for e in dl.edges) for dl in c.last.deadlocks}
     out: list[Finding] = []
     for dl in c.last.deadlocks:
-        names = [e.thread for e in dl.edges]
-        if not names:
+        if not dl.edges:
             continue
-        involved = [by_name[n] for n in names if n in by_name]
-        c.claim(involved)
-        classes = sorted({e.class_name for e in dl.edges if e.class_name})
-        who = " and ".join(map(_q, names)) if len(names) == 2 else ", ".join(map(_q, names))
-        evidence: list[Block] = [TableBlock(
-            headers=["thread", "waits for", "held by"],
-            rows=[[e.thread, e.waits_for, e.held_by] for e in dl.edges],
-        )]
-        evidence += [stack_block(th.stack, f'"{th.name}" ({th.state})', 10) for th in involved]
-        out.append(Finding(
-            rule="JVM_DEADLOCK", severity=Severity.CRITICAL, subject=", ".join(names),
-            title=f"Java-level deadlock of {len(names)} threads: {who}"
-                  f" ({', '.join(classes) or 'locks'})",
-            hint="These threads wait for each other forever; the JVM never breaks it. "
-                 "Take the locks in one global order everywhere (see the frames), or use "
-                 "tryLock with a timeout. Capture the dump, then restart.",
-            evidence=evidence,
-            data={"threads": names, "locks": [e.address for e in dl.edges],
-                  "classes": [e.class_name for e in dl.edges]},
-        ))
+        rows = [[e.thread, _what("ownable synchronizer" in e.waits_for, e.address,
+                                 e.class_name), e.held_by] for e in dl.edges]
+        out.append(_deadlock_finding(
+            c, [e.thread for e in dl.edges], [by_name[e.thread] for e in dl.edges
+                                               if e.thread in by_name],
+            rows, [e.address for e in dl.edges], [e.class_name for e in dl.edges], True))
+    for cycle in found:
+        names = [e.thread.name for e in cycle]
+        if frozenset(names) in reported:
+            continue
+        rows = [[e.thread.name, _what(e.ownable, e.address, e.class_name), e.holder.name]
+                for e in cycle]
+        out.append(_deadlock_finding(c, names, [e.thread for e in cycle], rows,
+                                     [e.address for e in cycle],
+                                     [e.class_name for e in cycle], False))
     return out
+
+
+def _deadlock_finding(c: _Ctx, names: list[str], involved: list[JavaThread],
+                      rows: list[list[str]], locks: list[str], classes: list[str],
+                      jvm_reported: bool) -> Finding:
+    c.claim(involved)
+    kinds = sorted(set(filter(None, classes)))
+    who = " and ".join(map(_q, names)) if len(names) == 2 else ", ".join(map(_q, names))
+    evidence: list[Block] = [TableBlock(headers=["thread", "waits for", "held by"], rows=rows)]
+    evidence += [stack_block(th.stack, f'"{th.name}" ({th.state})', 10) for th in involved]
+    title = f"Java-level deadlock of {len(names)} threads: {who} ({', '.join(kinds) or 'locks'})"
+    if not jvm_reported:
+        title += "; the JVM did not report it, the lock graph has the cycle"
+    return Finding(
+        rule="JVM_DEADLOCK", severity=Severity.CRITICAL, subject=", ".join(names), title=title,
+        hint="These threads wait for each other forever; the JVM never breaks it. "
+             "Take the locks in one global order everywhere (see the frames), or use "
+             "tryLock with a timeout. Capture the dump, then restart.",
+        evidence=evidence,
+        data={"threads": names, "locks": locks, "classes": classes,
+              "jvm_reported": jvm_reported},
+    )
 
 
 # --- HTTPCLIENT_EVICTOR_LEAK ---------------------------------------------------------------
@@ -308,6 +388,17 @@ _POOL_WIDE = ("ConnectionPool", "ConditionObject", "StrictConnPool", "LaxConnPoo
 _NOT_HOLDERS = ("IdleConnectionEvictor", "ReferenceQueueThread")
 
 
+def _lock_word(lk: LockRef) -> str:
+    """What a thread waits on, by name: HC 3.1 waits in a synchronized block on the pool
+    object (a monitor); HC 4.x/5.x await a Condition of the pool's ReentrantLock (no
+    monitor at all: calling it one sends the reader looking for a synchronized block)."""
+    if lk.class_name.endswith("ConditionObject"):
+        return "condition"
+    if lk.kind == PARKING:
+        return "lock" if _lock_like(lk.class_name) else "object"
+    return "monitor"
+
+
 def pool_exhausted_rule(c: _Ctx) -> list[Finding]:
     t = c.t
     out: list[Finding] = []
@@ -332,8 +423,9 @@ def pool_exhausted_rule(c: _Ctx) -> list[Finding]:
             if n < t.pool_waiters_warning:
                 continue
             c.claim(waiters)
-            where = f"monitor <{monitor}>" if monitor else "per-request futures"
             lk = waiters[0].waits_for()
+            where = (f"{_lock_word(lk)} <{monitor}>" if monitor and lk is not None
+                     else "per-request futures")
             holder_rows = [[th.name, th.state, top_frame(th.stack), app_frame(th.stack)]
                            for th in holders[: t.max_rows]]
             evidence: list[Block] = [
@@ -516,31 +608,73 @@ def executor_leak_rule(c: _Ctx) -> list[Finding]:
 
 # --- IDENTICAL_STACK -----------------------------------------------------------------------
 
+_MAX_CYCLE = 4  # recursion through up to this many methods (a -> b -> c -> d -> a) folds
+
+
+def _fold_recursion(frames: tuple[str, ...]) -> tuple[str, ...]:
+    """The frames with each run of a repeated block (a recursive call, direct or through
+    up to _MAX_CYCLE methods) kept once: one recursive code path caught at 20 or at 27
+    levels deep is one place, not two. Linear in the frames (times _MAX_CYCLE**2)."""
+    out: list[str] = []
+    i, n = 0, len(frames)
+    while i < n:
+        for k in range(1, _MAX_CYCLE + 1):
+            if i + 2 * k <= n and frames[i : i + k] == frames[i + k : i + 2 * k]:
+                block = frames[i : i + k]
+                i += k
+                while i + k <= n and frames[i : i + k] == block:
+                    i += k
+                out.extend(block)
+                break
+        else:
+            out.append(frames[i])
+            i += 1
+    return tuple(out)
+
+
+_SHOWN = 5  # IDENTICAL_STACK findings at most; the rest are counted in the last one
+
+
 def identical_stack_rule(c: _Ctx) -> list[Finding]:
     t = c.t
-    out: list[Finding] = []
+    claimed = c.claimed
+    # Stacks that differ only in how deep a recursion was when the dump caught them are
+    # one group: folded by _fold_recursion, once per distinct stack.
+    piles: dict[tuple[str, ...], list[tuple[JavaStack, list[JavaThread]]]] = {}
     for stack, threads in c.groups():
-        if len(threads) < t.identical_stack_min or len(out) >= 5:
-            break
         if not stack.frames or c.idle(stack):
             continue
-        claimed = c.claimed
         free = [th for th in threads if id(th) not in claimed]
-        if len(free) < t.identical_stack_min:
-            continue
+        if free:
+            piles.setdefault(_fold_recursion(stack.frames), []).append((stack, free))
+    big = [p for p in piles.values() if sum(len(f) for _, f in p) >= t.identical_stack_min]
+    big.sort(key=lambda p: -sum(len(f) for _, f in p))
+    out: list[Finding] = []
+    for i, pile in enumerate(big[:_SHOWN]):
+        stack, _ = max(pile, key=lambda sf: len(sf[1]))  # the commonest depth shows
+        free = [th for _, f in pile for th in f]
         states = Counter(map(_STATE, free)).most_common()
         n = len(free)
+        depths = (f"; {len(pile)} stacks that differ only in recursion depth, folded"
+                  if len(pile) > 1 else "")
+        evidence: list[Block] = [
+            stack_block(stack, f"{fmt_int(n)} threads, e.g. \"{free[0].name}\""),
+            pools_table(free, t.max_rows)]
+        rest = len(big) - _SHOWN
+        if i == _SHOWN - 1 and rest > 0:
+            evidence.append(TextBlock(text=f"{rest} more group(s) of at least "
+                                           f"{t.identical_stack_min} threads not shown"))
         out.append(Finding(
             rule="IDENTICAL_STACK", severity=Severity.WARNING, subject=stack.digest,
             title=f"{fmt_int(n)} threads share one stack at {app_frame(stack)} "
-                  f"({states[0][0]} in {top_frame(stack)})",
+                  f"({states[0][0]} in {top_frame(stack)}){depths}",
             hint="Many threads in the same place usually wait for the same thing: a slow "
                  "backend, a lock or a pool. Read the top frames; a second dump shows "
                  "whether they move.",
-            evidence=[stack_block(stack, f"{fmt_int(n)} threads, e.g. \"{free[0].name}\""),
-                      pools_table(free, t.max_rows)],
+            evidence=evidence,
             data={"threads": n, "states": dict(states), "key": stack.digest,
-                  "app_frame": app_frame(stack), "top_frame": top_frame(stack)},
+                  "app_frame": app_frame(stack), "top_frame": top_frame(stack),
+                  "variants": len(pile), "not_shown": max(len(big) - _SHOWN, 0)},
         ))
     return out
 
@@ -634,45 +768,56 @@ def stuck_rule(c: _Ctx, explained: set[int]) -> list[Finding]:
 
 # --- CPU_HOT -------------------------------------------------------------------------------
 
+def _cpu_rule(t: ThreadDumpThresholds) -> str:
+    return (f"at least {t.cpu_hot_fraction:.0%} of one core and {fmt_int(round(t.cpu_hot_min_ms))}"
+            f" ms of CPU, between the dumps, or over its life for a thread seen in one dump "
+            f"once it is {t.cpu_hot_lifetime_min_s:g} s old")
+
+
 def cpu_hot_rule(c: _Ctx) -> list[Finding]:
+    """A thread's CPU time over a wall time: between the first and the last dump when it
+    is in both, else over its own life (cpu= / elapsed=, JDK 11+) once that life is long
+    enough to mean something (a few seconds: a thread started 7 s ago that used 6.3 s of
+    CPU is hot, whatever a minute-long bar would say)."""
     t = c.t
-    hot: list[tuple[float, float, float, JavaThread]] = []  # share, cpu ms, seconds, thread
+    hot: list[tuple[float, float, float, str, JavaThread]] = []  # share, ms, s, over, thread
+    before: dict[tuple[str, int | None, int | None], JavaThread] = {}
     if len(c.dumps) > 1:
         before = {_key(th): th for th in c.dumps[0].threads if th.cpu_ms is not None}
-        for th in c.last.threads:
-            b = before.get(_key(th))
-            if b is None or th.cpu_ms is None or th.elapsed_s is None or b.elapsed_s is None:
-                continue
-            wall = th.elapsed_s - b.elapsed_s
-            cpu = th.cpu_ms - (b.cpu_ms or 0.0)
-            if wall > 0 and cpu >= t.cpu_hot_min_ms and cpu / (wall * 1000) >= t.cpu_hot_fraction:
-                hot.append((cpu / (wall * 1000), cpu, wall, th))
-        span = "between the dumps"
-    else:
-        for th in c.last.threads:
-            if th.cpu_ms is None or not th.elapsed_s or th.elapsed_s < t.cpu_hot_lifetime_min_s:
-                continue
-            share = th.cpu_ms / (th.elapsed_s * 1000)
-            if share >= t.cpu_hot_fraction:
-                hot.append((share, th.cpu_ms, th.elapsed_s, th))
-        span = "since the thread started"
+    for th in c.last.threads:
+        if th.cpu_ms is None or not th.elapsed_s:
+            continue
+        b = before.get(_key(th))
+        if b is not None and b.elapsed_s is not None:
+            wall, cpu, over = th.elapsed_s - b.elapsed_s, th.cpu_ms - (b.cpu_ms or 0.0), "dumps"
+        elif th.elapsed_s >= t.cpu_hot_lifetime_min_s:
+            wall, cpu, over = th.elapsed_s, th.cpu_ms, "lifetime"
+        else:
+            continue
+        if wall > 0 and cpu >= t.cpu_hot_min_ms and cpu / (wall * 1000) >= t.cpu_hot_fraction:
+            hot.append((cpu / (wall * 1000), cpu, wall, over, th))
     if not hot:
         return []
     hot.sort(key=lambda h: -h[0])
-    share, cpu, wall, th = hot[0]
-    names = ", ".join(f'"{h[3].name}" {h[0]:.0%}' for h in hot[:3])
+    _, cpu, wall, over, th = hot[0]
+    names = ", ".join(f'"{h[4].name}" {h[0]:.0%}' for h in hot[:3])
+    span = "between the dumps" if over == "dumps" else "since the thread started"
+    rule = _cpu_rule(t)
     return [Finding(
         rule="CPU_HOT", severity=Severity.WARNING, subject=th.name,
         title=f"{fmt_int(len(hot))} thread(s) burn a CPU core {span}: {names} "
               f"({fmt_int(round(cpu))} ms CPU in {wall:.1f} s)",
         hint="A thread at ~100% of a core loops: a busy-wait, a regex or a collection gone "
-             "quadratic, GC pressure on a GC thread. Its top frames show where.",
+             "quadratic, GC pressure on a GC thread. Its top frames show where. "
+             f"Rule: {rule}.",
         evidence=[TableBlock(
-            headers=["thread", "cpu ms", "of a core", "state", "top frame"],
-            rows=[[h[3].name, fmt_int(round(h[1])), f"{h[0]:.0%}", h[3].state,
-                   top_frame(h[3].stack)] for h in hot[: t.max_rows]]),
+            headers=["thread", "cpu ms", "seconds", "of a core", "measured", "state",
+                     "top frame"],
+            rows=[[h[4].name, fmt_int(round(h[1])), f"{h[2]:.1f}", f"{h[0]:.0%}",
+                   "between dumps" if h[3] == "dumps" else "over its life", h[4].state,
+                   top_frame(h[4].stack)] for h in hot[: t.max_rows]]),
             stack_block(th.stack, f'"{th.name}"')],
-        data={"threads": [{"name": h[3].name, "cpu_ms": round(h[1], 1), "share": round(h[0], 3),
-                           "seconds": round(h[2], 3)} for h in hot[:50]],
-              "span": "dumps" if len(c.dumps) > 1 else "lifetime"},
+        data={"threads": [{"name": h[4].name, "cpu_ms": round(h[1], 1), "share": round(h[0], 3),
+                           "seconds": round(h[2], 3), "over": h[3]} for h in hot[:50]],
+              "span": "dumps" if len(c.dumps) > 1 else "lifetime", "rule": rule},
     )]

@@ -49,8 +49,9 @@ class ThreadDumpThresholds(BaseModel):
     cpu_hot_fraction: float = 0.80
     #: ...and at least this much CPU between the dumps
     cpu_hot_min_ms: float = 500.0
-    #: with a single dump, only threads older than this count (lifetime average)
-    cpu_hot_lifetime_min_s: float = 60.0
+    #: a thread seen in one dump only (a single dump, or born since the first) counts
+    #: over its own life once it is this old (cpu= / elapsed=, JDK 11+)
+    cpu_hot_lifetime_min_s: float = 5.0
     #: thread count growth between the first and the last dump
     growth_min_threads: int = 20
     growth_fraction: float = 0.10

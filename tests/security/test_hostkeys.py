@@ -191,6 +191,7 @@ async def test_host_key_matrix(hosts: Hosts, tmp_path: Path, kind: str, tofu: bo
     pytest.param("|1|notbase64|alsonot {pub}", id="bad-hashed-name"),
     pytest.param("@cert-authority", id="marker-alone"),
     pytest.param("{addr}", id="no-key"),
+    pytest.param("{addr} ssh-ed25519 \xff", id="not-utf8"),
 ])
 async def test_one_bad_line_refuses_even_a_changed_key_under_tofu(
         hosts: Hosts, tmp_path: Path, bad: str) -> None:
@@ -199,8 +200,8 @@ async def test_one_bad_line_refuses_even_a_changed_key_under_tofu(
     h = hosts.plain
     kh = tmp_path / "known_hosts"
     old = new_pub()
-    kh.write_text(f"{h.address} {old}\n# a comment\n\n"
-                  + bad.format(addr=h.address, pub=old) + "\n")
+    kh.write_bytes((f"{h.address} {old}\n# a comment\n\n"
+                    + bad.format(addr=h.address, pub=old) + "\n").encode("latin-1"))
     before = kh.read_bytes()
     got = await connect(tmp_path, h, str(kh), tofu=True)
     assert isinstance(got, HostKeyError), "a changed key was accepted"
