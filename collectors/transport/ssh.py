@@ -135,6 +135,7 @@ class SSHSession(HostSession):
             server_host_key_algs=policy.host_key_algs(),
             host_key_alias=None,
             x509_trusted_certs=None,
+            gss_kex=False,  # a GSS key exchange would authenticate the host with no key
             connect_timeout=target.connect_timeout,
             keepalive_interval=target.keepalive_interval,
             keepalive_count_max=target.keepalive_count_max,
