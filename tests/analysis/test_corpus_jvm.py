@@ -314,3 +314,31 @@ def test_deadlock_the_jvm_reported_is_one_finding_with_clean_rows(name):
             assert re.fullmatch(r"(monitor|ownable synchronizer) <0x[0-9a-f]+> \(a [\w.$]+\)",
                                 waits), waits
             assert held in f.data["threads"] and held != thread
+
+
+def test_hostsnap_analyze_shows_the_process_warning_and_no_growth(tmp_path):
+    """`hostsnap analyze` on a JDK 17 dump and a JDK 25 dump (in the wrong order): the
+    warning is printed, no THREAD_GROWTH, each JVM's evictor leak on its own."""
+    import typer
+    from typer.testing import CliRunner
+
+    from bot.cli_analyze import register
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """test root, so `analyze` is a subcommand as in hostsnap"""
+
+    register(app)
+    entry = BY_NAME["mixed-processes"]
+    paths = []
+    for i, data in enumerate(load(*entry["files"])[::-1], 1):
+        paths.append(tmp_path / f"dump{i}.txt")
+        paths[-1].write_bytes(data)
+    r = CliRunner().invoke(app, ["analyze", *map(str, paths)], env={"COLUMNS": "400"})
+    assert r.exit_code == 1, r.output  # the evictor leaks are critical
+    assert "warning: the dumps come from 2 different processes, analyzed separately (no " \
+           "growth computed across them)" in r.output
+    assert "THREAD_GROWTH" not in r.output
+    assert r.output.count("HTTPCLIENT_EVICTOR_LEAK") == 2
