@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from collectors.analysis.dumptext import prepare
+from collectors.analysis.dumptofile import parse_json_dump, parse_text_dump
 from collectors.analysis.findings import Finding, sort_findings
 from collectors.analysis.goroutines import GoroutineDump, parse_debug1, parse_debug2
 from collectors.analysis.gorules import goroutine_findings
@@ -34,6 +35,14 @@ _GO_HEADER = re.compile(r"(?m)^goroutine \d+ (?:gp=\S+ m=\S+ )?\[")
 _GO_DEBUG1 = re.compile(r"(?m)^(?:goroutine profile: total \d+|\d+ @ 0x[0-9a-f]+)")
 _JCMD_PID = re.compile(r"\A\s*\d+:\n")
 _FULL_DUMP = re.compile(r"(?m)^Full thread dump ")
+# JVM formats other than jstack's: Thread.dump_to_file's two forms, the serviceability
+# agent's jstack -F. Detected even under kind="jvm"/"jstack" (the kind says "a JVM").
+JCMD_JSON, JCMD_TEXT, JSTACK_F = "jcmd-json", "jcmd-text", "jstack-F"
+_KIND_ALIASES |= {"json": JCMD_JSON, JCMD_JSON: JCMD_JSON, JCMD_TEXT: JCMD_TEXT,
+                  "jstack-f": JSTACK_F}
+_DUMP_TO_FILE_TEXT = re.compile(r'\A\s*\d+\n\d{4}-\d\d-\d\dT[^\n]*\n[^\n]*\n\s*\n#\d+ "')
+_SA_THREAD = re.compile(r"(?m)^Thread (?:t@)?\d+: \(state = ")
+_DEADLOCKS_END = re.compile(r"(?m)^Found (?:\d+|one|a total of \d+) (?:Java-level )?deadlocks?\.")
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 Dump = ThreadDump | GoroutineDump
@@ -47,26 +56,70 @@ def detect_format(text: str) -> str | None:
             return JCMD if _JCMD_PID.match(text) else JSTACK
         if _GO_DEBUG1.search(chunk):
             return GO_DEBUG1
+    head = text[:300].lstrip()
+    if head.startswith("{") and '"threadDump"' in head:
+        return JCMD_JSON
+    if _DUMP_TO_FILE_TEXT.match(text):
+        return JCMD_TEXT
         if _GO_HEADER.search(chunk):
             return GO_DEBUG2
         if len(text) <= 65536:
+        if _SA_THREAD.search(chunk):
+            return JSTACK_F
             break
     return None
 
 
 def split_jvm_dumps(text: str) -> list[str]:
-    """A JVM's stdout after several SIGQUITs holds several dumps: one text each."""
+    """A JVM's stdout after several SIGQUITs holds several dumps: one text each.
+
+    The stdout of a JVM (a container's log) also holds the application's own lines
+    before, between and after the dumps: each dump is cut from its timestamp line to
+    its JNI line (or its deadlock report, which jstack prints after that line), so
+    they are not taken for damaged dump lines. Lines written between two threads of a
+    dump stay (and are counted as unrecognized)."""
     if text.count("Full thread dump ") <= 1:  # C-speed; the usual case
         return [text]
     starts = [m.start() for m in _FULL_DUMP.finditer(text)]
     if len(starts) <= 1:
-        return [text]
-    cuts = [0]
-    for s in starts[1:]:
-        prev = text.rfind("\n", 0, s - 1) + 1
-        # Keep the timestamp line the JVM prints just before "Full thread dump".
-        cuts.append(prev if _TIMESTAMP.fullmatch(text[prev : s - 1]) else s)
-    return [text[a:b] for a, b in zip(cuts, [*cuts[1:], len(text)], strict=True)]
+        start = text.find("Full thread dump ")
+        if start <= 0 or _JCMD_PID.match(text):
+            return [text[: _dump_end(text, start, len(text))] if start == 0 else text]
+        a = _dump_start(text, start, first=True)
+        b = _dump_end(text, start, len(text))
+        return [text[a:b] if a or b < len(text) else text]
+    cuts = [0 if _JCMD_PID.match(text) else _dump_start(text, starts[0], first=True)]
+    cuts += [_dump_start(text, s) for s in starts[1:]]
+    ends = [*cuts[1:], len(text)]
+    return [text[a : _dump_end(text, s, b)] for a, s, b in zip(cuts, starts, ends, strict=True)]
+
+
+def _dump_start(text: str, start: int, first: bool = False) -> int:
+    """Keep the timestamp line the JVM prints just before "Full thread dump". Before
+    the first dump, cut only other output: not threads whose head was cut off."""
+    if first and (text.startswith('"') or text.rfind('\n"', 0, start) >= 0):
+        return 0
+    prev = text.rfind("\n", 0, start - 1) + 1
+    return prev if start and _TIMESTAMP.fullmatch(text[prev : start - 1]) else start
+
+
+def _dump_end(text: str, start: int, end: int) -> int:
+    """The end of the dump starting at `start`: after its JNI line, or after the
+    deadlock report that follows that line; `end` if it has no JNI line (truncated)."""
+    j = text.find("\nJNI global", start, end)
+    if j < 0:
+        return end
+    p = text.find("\n", j + 1, end)
+    if p < 0:
+        return end
+    p += 1
+    if text[p : p + 200].lstrip("\n").startswith("Found one Java-level deadlock"):
+        m = _DEADLOCKS_END.search(text, p, end)
+        if m is None:
+            return end
+        p = text.find("\n", m.end(), end)
+        return end if p < 0 else p + 1
+    return p
 
 
 def parse_dump(data: bytes | str, kind: str | None = None) -> tuple[list[Dump], list[str]]:
@@ -88,6 +141,13 @@ def parse_dump(data: bytes | str, kind: str | None = None) -> tuple[list[Dump], 
             d = parse_thread_dump(part)
             if fmt == JCMD and d.source != "jcmd" and not parsed:
                 d.source = "jcmd"
+        if fmt in (JSTACK, JCMD) and kind:
+            detected = detect_format(text)
+            fmt = detected if detected in (JCMD_JSON, JCMD_TEXT, JSTACK_F) else fmt
+        if fmt == JCMD_JSON:
+            return [parse_json_dump(text)], warnings
+        if fmt == JCMD_TEXT:
+            return [parse_text_dump(text)], warnings
             parsed.append(d)
         if len(parsed) > 1:
             warnings.append(f"{len(parsed)} thread dumps found in one input")

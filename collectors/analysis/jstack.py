@@ -38,6 +38,12 @@ ELIMINATED = "eliminated"
 _KINDS = {k: k for k in (WAITING_ON, WAITING_TO_LOCK, LOCKED, PARKING, RELOCK, ELIMINATED)}
 
 VM_STATE = "(vm)"  # threads without a java.lang.Thread.State line: VM, GC, compiler threads
+_STATES = frozenset(("NEW", "RUNNABLE", "BLOCKED", "WAITING", "TIMED_WAITING", "TERMINATED"))
+# Header status -> state, for dumps that print no state line at all (Java 5, HP-UX).
+_STATUS_STATE = {
+    "runnable": "RUNNABLE", "waiting for monitor entry": "BLOCKED", "in Object.wait()": "WAITING",
+    "waiting on condition": "WAITING", "sleeping": "TIMED_WAITING", "suspended": "WAITING",
+}
 
 
 @dataclass(slots=True, frozen=True)
@@ -83,6 +89,7 @@ class JavaThread:
     locks: tuple[LockRef, ...] = ()
     ownable: tuple[str, ...] = ()  # addresses from "Locked ownable synchronizers"
     carrying: int | None = None  # id of the virtual thread this carrier runs
+    virtual: bool = False  # a virtual thread (only Thread.dump_to_file lists them)
 
     def waits_for(self) -> LockRef | None:
         """The lock this thread is blocked on or parked for, if any (top-most first)."""
@@ -118,6 +125,9 @@ class ThreadDump:
     smr_length: int | None = None
     jni_refs: str = ""  # the JNI trailer, e.g. "JNI global refs: 12, weak refs: 0"
     deadlock_count: int = 0  # "Found 2 deadlocks."
+    # False for formats that end without a JNI line (jstack -F, Thread.dump_to_file):
+    # their lack of one says nothing about truncation.
+    trailer: bool = True
 
     @property
     def kind(self) -> str:
@@ -125,7 +135,7 @@ class ThreadDump:
 
     @property
     def truncated(self) -> bool:
-        return bool(self.threads) and not self.jni_refs
+        return bool(self.threads) and self.trailer and not self.jni_refs
 
     def groups(self) -> list[tuple[JavaStack, list[JavaThread]]]:
         """Threads grouped by identical stack, largest group first."""
@@ -233,8 +243,11 @@ def _make_thread(header: str, fold: Callable[[str], str], state: str, detail: st
             ownable, carrying)
     name, f, words = _parse_header(header)
     nid = f.get("nid")
+    if state == VM_STATE:  # Java 6 (`"x" id=12 in RUNNABLE`) prints the state in the header
+        state = next((w for w in words if w in _STATES), state)
     return JavaThread(
-        name, fold(name), _int(f.get("#")), _int(nid) if nid else _int(f.get("osid")),
+        name, fold(name), _int(f.get("#") or f.get("id")),
+        _int(nid) if nid else _int(f.get("osid")),
         "daemon" in f, state, detail, " ".join(words), _duration(f.get("cpu"), "ms"),
         _duration(f.get("elapsed"), "s"), stack, locks, ownable, carrying)
 
@@ -252,6 +265,8 @@ def _parse_header(line: str) -> tuple[str, dict[str, str], list[str]]:
         c = tok[0]
         if c == "#":
             fields["#"] = tok[1:]
+        elif tok[:2] == "t@" and tok[2:].isdigit():
+            fields["#"] = tok[2:]  # VisualVM: "name" - Thread t@12
         elif c == "[":
             if tok[1:3] != "0x" and tok[-1:] == "]":
                 fields["osid"] = tok[1:-1]  # JDK 21: [12345]
@@ -282,6 +297,21 @@ def _duration(s: str | None, unit: str) -> float | None:
         return float(s[: -len(unit)])
     except ValueError:
         return None
+
+
+def _spaced(line: str, frames: list[str], locks: list[LockRef]) -> None:
+    """A frame or lock line indented with spaces: edited dumps, IBM-era tools, Java 6
+    (`    at x.y(Z.java:1)`), and the serviceability agent (jstack -F, jhsdb jstack),
+    whose frames read ` - x.y() @bci=3, line=7 (Interpreted frame)`. Frames are kept
+    in the "\tat " form every other frame has."""
+    s = line.lstrip()
+    if s.startswith("at "):
+        frames.append("\tat " + s[3:])
+    elif s.startswith("- "):
+        if line.startswith(" - ") and "@bci=" in s:
+            frames.append("\tat " + s[2:])
+        elif "<" in s:
+            locks.append(_parse_lock(s[2:], len(frames) - 1))
 
 
 def _parse_lock(body: str, frame: int) -> LockRef:
@@ -360,12 +390,8 @@ class _Builder:
     def new_body(self, text: str) -> tuple[JavaStack, tuple[LockRef, ...]]:
         """body() for lines not seen before: split and parsed."""
         lines = text.split("\n")
-        if "\t- " not in text:
-            if text.count("\n\tat ") + text.startswith("\tat ") == len(lines):
-                key = tuple(lines)  # only frames: the tuple is made in C
-            else:
-                key = tuple(ln for ln in lines if ln.startswith("\tat "))
-            return self.stack_for(key), ()
+        if "\t- " not in text and text.count("\n\tat ") + text.startswith("\tat ") == len(lines):
+            return self.stack_for(tuple(lines)), ()  # only frames: the tuple is made in C
         frames: list[str] = []
         found: list[LockRef] = []
         for ln in lines:
@@ -373,6 +399,8 @@ class _Builder:
                 frames.append(ln)
             elif ln.startswith("\t- "):
                 found.append(_parse_lock(ln[3:], len(frames) - 1))
+            elif ln[:1] == " ":
+                _spaced(ln, frames, found)
         return self.stack_for(tuple(frames)), _resolve_waits(tuple(found))
 
     def flush(self) -> None:
@@ -455,7 +483,11 @@ def _indented(text: str, p: int, end: int, state: str,
             state, _, detail = text[p + 27 : q].partition(" ")
         elif text.startswith("   Carrying virtual thread #", p):
             carrying = _int(text[p + 28 : q].split(" ", 1)[0])
+        elif text[p:q].lstrip().startswith(("at ", "- ")):
+            break  # frames indented with spaces (see _spaced)
         p = q + 1
+    if carrying is not None and state == VM_STATE:
+        state = "RUNNABLE"  # JDK 21+ prints "Carrying virtual thread" instead of a state
     return state, detail, carrying, p
 
 
@@ -506,9 +538,10 @@ def parse_thread_dump(text: str) -> ThreadDump:
             _lines(text[pos:end].split("\n"), b, sec)
         pos = end + 2
     b.flush()
+    _states_without_state_lines(dump)
     if not dump.threads:
         dump.warnings.append("no threads found: not a JVM thread dump?")
-    elif not dump.jni_refs:
+    elif dump.truncated:
         dump.warnings.append(
             "truncated: no 'JNI global refs' trailer; the last thread may be incomplete")
     if sec.skipped:
@@ -516,6 +549,36 @@ def parse_thread_dump(text: str) -> ThreadDump:
     if len(dump.deadlocks) != dump.deadlock_count and dump.deadlocks:
         dump.warnings.append("deadlock section incomplete")
     return dump
+
+
+def _states_without_state_lines(dump: ThreadDump) -> None:
+    """States for dumps that print no `java.lang.Thread.State:` line (Java 5, HP-UX
+    HotSpot): from the header's status, for every thread, since nothing tells VM threads
+    apart there. jstack -F prints the serviceability agent's state: BLOCKED is any
+    thread blocked in the VM (a sleep, a wait, a park as well as a monitor), and the
+    IN_* states are running: the top frame says which."""
+    threads = dump.threads
+    if dump.source == "jstack -F":
+        for t in threads:
+            top = t.stack.frames[0] if t.stack.frames else ""
+            if t.state == "BLOCKED":
+                if ".sleep" in top:
+                    t.state, t.detail = "TIMED_WAITING", "(sleeping)"
+                elif "Object.wait" in top:
+                    t.state, t.detail = "WAITING", "(on object monitor)"
+                elif ".park" in top:
+                    t.state, t.detail = "WAITING", "(parking)"
+            elif t.state.startswith("IN_"):
+                t.state, t.detail = "RUNNABLE", f"({t.state.lower()})"
+        return
+    if not threads or not all(t.state == VM_STATE or t.carrying is not None for t in threads):
+        return
+    for t in threads:
+        if t.state == VM_STATE:
+            state = _STATUS_STATE.get(t.status, VM_STATE)
+            if state == "WAITING" and t.stack.frames and ".sleep" in t.stack.frames[0]:
+                state = "TIMED_WAITING"
+            t.state = state
 
 
 def _ownable(text: str, pos: int, end: int) -> tuple[str, ...]:
@@ -530,6 +593,15 @@ def _ownable(text: str, pos: int, end: int) -> tuple[str, ...]:
         out.append(ln[4 : ln.find(">")])
         i = text.find("\n\t- <", eol, end) if eol >= 0 else -1
     return tuple(out)
+
+
+_SA_THREAD = re.compile(r"Thread (t@)?(\d+): \(state = (\w+)\)")
+_HISTOGRAM = re.compile(r"\s*\d+:\s+\d+\s+\d+\s|num +#instances|Total +\d+ +\d+$|-{20,}$")
+_NO_NAME = re.compile(r"(?:daemon )?(?:prio=-?\d+ )?os_prio=-?\d+ .*\btid=")
+# What the serviceability agent (jstack -F, jhsdb jstack) prints before the threads.
+_SA_PROLOGUE = ("Attaching to process ID", "Debugger attached successfully", "JVM version is ",
+                "Server compiler detected", "Client compiler detected", "Deadlock Detection:",
+                "No deadlocks found", "Finding concurrent locks")
 
 
 def _lines(lines: list[str], b: _Builder, sec: _Section) -> None:
@@ -565,6 +637,18 @@ def _lines(lines: list[str], b: _Builder, sec: _Section) -> None:
             sec.in_ownable = True
         elif line.startswith("   Carrying virtual thread #"):
             b.carrying = _int(line[28:].split()[0]) if line[28:].split() else None
+            if b.state == VM_STATE:
+                b.state = "RUNNABLE"
+        elif line.startswith(("Locked ownable synchronizers:", "    Locked synchronizers:")):
+            sec.in_ownable = True  # jhsdb jstack; Java 6
+        elif line[0] == " " and b.header is not None and sec.deadlock is None:
+            s = line.lstrip()
+            if sec.in_ownable:
+                if s.startswith("- <"):
+                    b.ownable.append(s[3 : s.find(">")] if ">" in s else s[3:])
+            elif s.startswith(("at ", "- ")):
+                if not sec.in_stacks:
+                    _spaced(line, b.frames, b.locks)
         elif sec.deadlock is not None and line.startswith("  "):
             if sec.edge is not None and not sec.in_stacks:
                 _deadlock_line(sec.edge, line.strip())
@@ -578,14 +662,29 @@ def _lines(lines: list[str], b: _Builder, sec: _Section) -> None:
             sec.in_stacks = True
         elif line.startswith("Found ") and " deadlock" in line:
             sec.deadlock, sec.edge, sec.in_stacks = None, None, False
-            words = line.split()
-            dump.deadlock_count = 1 if words[1] == "one" else (_int(words[1]) or 0)
+            words = line.split()  # "Found 2 deadlocks.", jstack -F: "Found a total of 2 ..."
+            dump.deadlock_count = 1 if words[1] == "one" else next(
+                (int(w) for w in words if w.isdigit()), 0)
         elif line.startswith("JNI global"):
             b.flush()
             sec.in_ownable = False
             dump.jni_refs = line.strip()
         elif line.startswith("Full thread dump "):
             dump.jvm = line[17:].rstrip(":")
+        elif line.startswith("Thread ") and (m := _SA_THREAD.match(line)):
+            b.flush()  # jstack -F (JDK 8 and older): `Thread 16653: (state = BLOCKED)`
+            b.header = f'"Thread {m[1] or ""}{m[2]}" nid={m[2]}'
+            b.state = m[3]
+            dump.source, dump.trailer = "jstack -F", False
+        elif _NO_NAME.match(line):
+            b.flush()  # a thread without a name (JDK 25: `os_prio=31 cpu=... tid=...`)
+            b.header = '"" ' + line
+        elif line.startswith(_SA_PROLOGUE):
+            dump.trailer = False  # the serviceability agent prints no JNI line
+            if line.startswith("JVM version is "):
+                dump.jvm = line[15:].strip()
+            elif dump.source == "jstack":
+                dump.source = "jhsdb jstack"
         elif line.startswith("_java_thread_list="):
             n = line.find("length=")
             dump.smr_length = _int(line[n + 7 :].split(",")[0]) if n > 0 else None
@@ -593,6 +692,8 @@ def _lines(lines: list[str], b: _Builder, sec: _Section) -> None:
             continue
         elif line[0] in " \t=0_}H" or line.startswith("Threads class SMR"):
             continue  # SMR addresses, "=====", the Heap summary after SIGQUIT
+        elif _HISTOGRAM.match(line):
+            continue  # -XX:+PrintClassHistogram prints one after the dump
         else:
             sec.skipped += 1
 

@@ -47,12 +47,31 @@ class KnownHostsFileError(ValueError):
     """The file cannot be used; the message names the file and the line."""
 
 
+# stands for a line's key where asyncssh only matches the line's host patterns
+_PATTERN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+_PATTERN_CHARS = "*?|/!"  # as asyncssh: a name with none of these is matched exactly
+
+
 @dataclass(frozen=True)
 class Entry:
     line: int
     marker: str | None  # None, "cert-authority" or "revoked"
-    hosts: asyncssh.SSHKnownHosts  # this line alone, for matching
+    names: tuple[str, ...]  # exact names; empty when `pattern` is set
+    pattern: asyncssh.SSHKnownHosts | None  # wildcards, negations, hashed |1|... names
     key: asyncssh.SSHKey
+
+
+@dataclass(frozen=True)
+class KnownHostsFile:
+    entries: list[Entry]
+    exact: dict[str, list[Entry]]
+
+    def matching(self, host: str) -> list[Entry]:
+        """The entries for `host` ("name" or "[name]:port"), in file order."""
+        hits = list(self.exact.get(host, []))
+        hits += [e for e in self.entries
+                 if e.pattern is not None and e.pattern.match(host, "", None)[0]]
+        return sorted(hits, key=lambda e: e.line)
 
 
 def fingerprint(key: asyncssh.SSHKey) -> str:
@@ -69,7 +88,7 @@ def _parse_line(path: str, n: int, raw: bytes) -> Entry | None:
     fields = line.split(None, 2) if line.startswith("@") else ["", *line.split(None, 1)]
     if len(fields) < 3:
         raise KnownHostsFileError(f"{path} line {n}: not 'HOSTS KEYTYPE KEY' ({line[:60]!r})")
-    mark, _pattern, data = fields
+    mark, pattern, data = fields
     marker = mark[1:] or None
     if mark:
         if marker not in MARKERS:
@@ -81,20 +100,23 @@ def _parse_line(path: str, n: int, raw: bytes) -> Entry | None:
         key = asyncssh.import_public_key(data)
     except (asyncssh.KeyImportError, ValueError) as e:
         raise KnownHostsFileError(f"{path} line {n}: the key cannot be read ({e})") from None
-    try:
-        hosts = asyncssh.import_known_hosts(line)  # host patterns, hashed |1|... names
+    if not any(c in pattern for c in _PATTERN_CHARS):
+        return Entry(n, marker, tuple(pattern.split(",")), None, key)
+    try:  # asyncssh's own pattern matching (a placeholder key: parsed once is enough)
+        hosts = asyncssh.import_known_hosts(f"{pattern} {_PATTERN_KEY}")
     except ValueError as e:
         raise KnownHostsFileError(f"{path} line {n}: {e}") from None
-    return Entry(n, marker, hosts, key)
+    return Entry(n, marker, (), hosts, key)
 
 
-_cache: dict[str, tuple[tuple[int, int, int, int], list[Entry]]] = {}
+_cache: dict[str, tuple[tuple[int, int, int, int], KnownHostsFile]] = {}
 _cache_lock = threading.Lock()
 
 
-def read_entries(path: str) -> list[Entry]:
-    """Every entry of the file, strictly (blocking: call from a thread).
-    Raises OSError (missing, unreadable) or KnownHostsFileError."""
+def read_known_hosts(path: str) -> KnownHostsFile:
+    """Every entry of the file, strictly (blocking: call from a thread); parsed
+    again only when the file changes. Raises OSError (missing, unreadable) or
+    KnownHostsFileError."""
     with open(path, "rb") as f:
         st = os.fstat(f.fileno())
         stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
@@ -107,9 +129,14 @@ def read_entries(path: str) -> list[Entry]:
         raise KnownHostsFileError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB")
     entries = [e for n, raw in enumerate(data.splitlines(), 1)
                if (e := _parse_line(path, n, raw)) is not None]
+    exact: dict[str, list[Entry]] = {}
+    for e in entries:
+        for name in e.names:
+            exact.setdefault(name, []).append(e)
+    parsed = KnownHostsFile(entries, exact)
     with _cache_lock:
-        _cache[path] = (stamp, entries)
-    return entries
+        _cache[path] = (stamp, parsed)
+    return parsed
 
 
 def lookup_name(address: str, port: int) -> str:
@@ -218,7 +245,7 @@ def _policy(name: str, addr: str, port: int, known_hosts: str | None,
             f"be checked; refusing to connect. Set ssh.known_hosts (or known_hosts of "
             f"this host) to a file holding its verified key")
     try:
-        entries = read_entries(path)
+        known = read_known_hosts(path)
     except FileNotFoundError:
         hint = (f"create it empty (touch {path}) to trust on first use"
                 if tofu else
@@ -238,25 +265,16 @@ def _policy(name: str, addr: str, port: int, known_hosts: str | None,
             f"line is fixed or removed (an unreadable line could be this host's key)"
         ) from None
     policy = HostKeyPolicy(name, addr, port, path, tofu)
-    exact = lookup_name(addr, port)
 
-    def matching(host: str) -> list[tuple[Entry, int]]:
-        out = []
-        for e in entries:
-            keys, cas, revoked, *_ = e.hosts.match(host, "", None)
-            if keys or cas or revoked:
-                out.append((e, 0 if keys else 1 if cas else 2))
-        return out
-
-    found = matching(exact)
-    revoked = [e for e, kind in found if kind == 2]
-    if port != 22 and not any(kind < 2 for _, kind in found):
+    found = known.matching(lookup_name(addr, port))
+    revoked = [e for e in found if e.marker == "revoked"]
+    if port != 22 and not any(e.marker != "revoked" for e in found):
         # as asyncssh and the lab do: [host]:port first, else the plain host name;
         # revocations of both apply
-        found = matching(addr)
-        revoked += [e for e, kind in found if kind == 2 and e not in revoked]
-    policy.trusted = [e for e, kind in found if kind == 0]
-    policy.cas = [e for e, kind in found if kind == 1]
+        found = known.matching(addr)
+        revoked += [e for e in found if e.marker == "revoked" and e not in revoked]
+    policy.trusted = [e for e in found if e.marker is None]
+    policy.cas = [e for e in found if e.marker == "cert-authority"]
     policy.revoked = revoked
     return policy
 
