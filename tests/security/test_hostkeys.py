@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 from bot.config import ConfigError, load_settings
 from bot.inventory import Inventory
 from bot.sessions import SessionPool
-from collectors.transport.hostkeys import HostKeyError
-from collectors.transport.ssh import SSHSession
+from collectors.transport.hostkeys import HostKeyError, HostKeyPolicy, host_key_policy
+from collectors.transport.ssh import SSHSession, SSHTarget
 from tests.integration.helpers import write_config
 from tests.lab.hosts import Lab, TestHost
 
@@ -365,3 +365,52 @@ def test_what_the_cli_prints(hosts: Hosts, tmp_path: Path) -> None:
     assert f"{h.name}: host key {fp(h.host_key_pub)} of {h.address} trusted on first use " \
            f"and recorded in {kh}; verify it is the host's" in r.output.splitlines()
     assert kh.read_text() == f"{h.address} {h.host_key_pub}\n"
+
+
+async def test_a_certificate_for_another_name_is_refused(lab: Lab, hosts: Hosts,
+                                                         tmp_path: Path) -> None:
+    h = lab.add_host("hk-wrong-name")
+    try:
+        h.use_host_certificate(hosts.ca_key, principals="db-1.example")
+        kh = tmp_path / "known_hosts"
+        kh.write_text(f"@cert-authority * {hosts.ca_pub}\n")
+        got = await connect(tmp_path, h, str(kh), tofu=True)
+        assert isinstance(got, HostKeyError), got
+        assert f"host key of {h.address}: its certificate is not valid (" in str(got)
+        assert f"Re-sign the host key for the name {h.address}" in str(got)
+        assert kh.read_text() == f"@cert-authority * {hosts.ca_pub}\n"
+    finally:
+        lab.remove_host(h)
+
+
+# -- which lines apply to a host (no connection needed) ----------------------------------
+
+def policy(tmp_path: Path, text: str, address: str = "10.0.0.5", port: int = 22,
+           tofu: bool = True) -> HostKeyPolicy:
+
+    kh = tmp_path / "known_hosts"
+    kh.write_text(text)
+    return host_key_policy(SSHTarget("h", address, port, known_hosts=str(kh),
+                                     trust_on_first_use=tofu))
+
+
+def test_which_lines_apply(tmp_path: Path) -> None:
+    k1, k2, k3 = new_pub(), new_pub(), new_pub()
+    text = (f"10.0.0.5,web-1 {k1}\n"
+            f"[10.0.0.5]:2222 {k2}\n"
+            f"10.0.0.0/24,!10.0.0.9 {k3}\n"
+            f"@revoked [10.0.0.5]:2222 {k1}\n"
+            f"@cert-authority *.example {k3}\n")
+    p = policy(tmp_path, text)
+    assert [e.line for e in p.trusted] == [1, 3] and not p.revoked and not p.first_use
+    # a port's own lines first, then the host's; revocations of either apply
+    p = policy(tmp_path, text, port=2222)
+    assert [e.line for e in p.trusted] == [2] and [e.line for e in p.revoked] == [4]
+    p = policy(tmp_path, text, address="web-1", port=2200)
+    assert [e.line for e in p.trusted] == [1]
+    # negated: 10.0.0.9 is unknown (first use), a CA covers db.example
+    p = policy(tmp_path, text, address="10.0.0.9")
+    assert not p.trusted and p.first_use
+    p = policy(tmp_path, text, address="db.example")
+    assert [e.line for e in p.cas] == [5] and not p.first_use
+    assert not policy(tmp_path, text, address="10.0.0.9", tofu=False).first_use
