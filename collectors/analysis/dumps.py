@@ -30,11 +30,6 @@ _KIND_ALIASES = {
     "go": GO_DEBUG2, "goroutine": GO_DEBUG2, "debug=2": GO_DEBUG2, GO_DEBUG2: GO_DEBUG2,
     "debug=1": GO_DEBUG1, GO_DEBUG1: GO_DEBUG1,
 }
-_JVM_THREAD = re.compile(r'(?m)^"[^"\n]*" (?:#\d+ |daemon |prio=|os_prio=)')
-_GO_HEADER = re.compile(r"(?m)^goroutine \d+ (?:gp=\S+ m=\S+ )?\[")
-_GO_DEBUG1 = re.compile(r"(?m)^(?:goroutine profile: total \d+|\d+ @ 0x[0-9a-f]+)")
-_JCMD_PID = re.compile(r"\A\s*\d+:\n")
-_FULL_DUMP = re.compile(r"(?m)^Full thread dump ")
 # JVM formats other than jstack's: Thread.dump_to_file's two forms, the serviceability
 # agent's jstack -F. Detected even under kind="jvm"/"jstack" (the kind says "a JVM").
 JCMD_JSON, JCMD_TEXT, JSTACK_F = "jcmd-json", "jcmd-text", "jstack-F"
@@ -43,6 +38,11 @@ _KIND_ALIASES |= {"json": JCMD_JSON, JCMD_JSON: JCMD_JSON, JCMD_TEXT: JCMD_TEXT,
 _DUMP_TO_FILE_TEXT = re.compile(r'\A\s*\d+\n\d{4}-\d\d-\d\dT[^\n]*\n[^\n]*\n\s*\n#\d+ "')
 _SA_THREAD = re.compile(r"(?m)^Thread (?:t@)?\d+: \(state = ")
 _DEADLOCKS_END = re.compile(r"(?m)^Found (?:\d+|one|a total of \d+) (?:Java-level )?deadlocks?\.")
+_JVM_THREAD = re.compile(r'(?m)^"[^"\n]*" (?:#\d+ |daemon |prio=|os_prio=)')
+_GO_HEADER = re.compile(r"(?m)^goroutine \d+ (?:gp=\S+ m=\S+ )?\[")
+_GO_DEBUG1 = re.compile(r"(?m)^(?:goroutine profile: total \d+|\d+ @ 0x[0-9a-f]+)")
+_JCMD_PID = re.compile(r"\A\s*\d+:\n")
+_FULL_DUMP = re.compile(r"(?m)^Full thread dump ")
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 Dump = ThreadDump | GoroutineDump
@@ -51,21 +51,21 @@ Dump = ThreadDump | GoroutineDump
 def detect_format(text: str) -> str | None:
     """jstack / jcmd / goroutine-debug2 / goroutine-debug1, or None. Looks at the head
     of the text first (cheap), then the whole text for a dump inside other output."""
-    for chunk in (text[:65536], text):
-        if "Full thread dump " in chunk or _JVM_THREAD.search(chunk):
-            return JCMD if _JCMD_PID.match(text) else JSTACK
-        if _GO_DEBUG1.search(chunk):
-            return GO_DEBUG1
     head = text[:300].lstrip()
     if head.startswith("{") and '"threadDump"' in head:
         return JCMD_JSON
     if _DUMP_TO_FILE_TEXT.match(text):
         return JCMD_TEXT
+    for chunk in (text[:65536], text):
+        if "Full thread dump " in chunk or _JVM_THREAD.search(chunk):
+            return JCMD if _JCMD_PID.match(text) else JSTACK
+        if _SA_THREAD.search(chunk):
+            return JSTACK_F
+        if _GO_DEBUG1.search(chunk):
+            return GO_DEBUG1
         if _GO_HEADER.search(chunk):
             return GO_DEBUG2
         if len(text) <= 65536:
-        if _SA_THREAD.search(chunk):
-            return JSTACK_F
             break
     return None
 
@@ -79,15 +79,15 @@ def split_jvm_dumps(text: str) -> list[str]:
     they are not taken for damaged dump lines. Lines written between two threads of a
     dump stay (and are counted as unrecognized)."""
     if text.count("Full thread dump ") <= 1:  # C-speed; the usual case
-        return [text]
-    starts = [m.start() for m in _FULL_DUMP.finditer(text)]
-    if len(starts) <= 1:
         start = text.find("Full thread dump ")
         if start <= 0 or _JCMD_PID.match(text):
             return [text[: _dump_end(text, start, len(text))] if start == 0 else text]
         a = _dump_start(text, start, first=True)
         b = _dump_end(text, start, len(text))
         return [text[a:b] if a or b < len(text) else text]
+    starts = [m.start() for m in _FULL_DUMP.finditer(text)]
+    if len(starts) <= 1:
+        return [text]
     cuts = [0 if _JCMD_PID.match(text) else _dump_start(text, starts[0], first=True)]
     cuts += [_dump_start(text, s) for s in starts[1:]]
     ends = [*cuts[1:], len(text)]
@@ -136,11 +136,6 @@ def parse_dump(data: bytes | str, kind: str | None = None) -> tuple[list[Dump], 
             return [parse_debug1(text)], warnings
         if fmt == GO_DEBUG2:
             return [parse_debug2(text)], warnings
-        parsed: list[Dump] = []
-        for part in split_jvm_dumps(text):
-            d = parse_thread_dump(part)
-            if fmt == JCMD and d.source != "jcmd" and not parsed:
-                d.source = "jcmd"
         if fmt in (JSTACK, JCMD) and kind:
             detected = detect_format(text)
             fmt = detected if detected in (JCMD_JSON, JCMD_TEXT, JSTACK_F) else fmt
@@ -148,6 +143,11 @@ def parse_dump(data: bytes | str, kind: str | None = None) -> tuple[list[Dump], 
             return [parse_json_dump(text)], warnings
         if fmt == JCMD_TEXT:
             return [parse_text_dump(text)], warnings
+        parsed: list[Dump] = []
+        for part in split_jvm_dumps(text):
+            d = parse_thread_dump(part)
+            if fmt == JCMD and d.source != "jcmd" and not parsed:
+                d.source = "jcmd"
             parsed.append(d)
         if len(parsed) > 1:
             warnings.append(f"{len(parsed)} thread dumps found in one input")
