@@ -109,7 +109,7 @@ def _parse_line(path: str, n: int, raw: bytes) -> Entry | None:
     return Entry(n, marker, (), hosts, key)
 
 
-_cache: dict[str, tuple[tuple[int, int, int, int], KnownHostsFile]] = {}
+_cache: dict[str, tuple[tuple[int, ...], KnownHostsFile]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -119,7 +119,7 @@ def read_known_hosts(path: str) -> KnownHostsFile:
     KnownHostsFileError."""
     with open(path, "rb") as f:
         st = os.fstat(f.fileno())
-        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         with _cache_lock:
             hit = _cache.get(path)
         if hit is not None and hit[0] == stamp:
@@ -292,7 +292,9 @@ def record_first_use(policy: HostKeyPolicy, key: asyncssh.SSHKey) -> None:
                       policy.trust_on_first_use)
         if any(e.key == key for e in now.trusted):
             return
-        if now.trusted or now.cas or any(e.key == key for e in now.revoked):
+        if any(e.key == key for e in now.revoked):
+            raise now.refused("Host key is revoked", key, None)
+        if now.trusted or now.cas:  # another key was recorded meanwhile
             raise now.refused("Host key is not trusted", key, None)
         with open(policy.path, "ab+") as f:
             f.seek(0, os.SEEK_END)

@@ -414,3 +414,24 @@ def test_which_lines_apply(tmp_path: Path) -> None:
     p = policy(tmp_path, text, address="db.example")
     assert [e.line for e in p.cas] == [5] and not p.first_use
     assert not policy(tmp_path, text, address="10.0.0.9", tofu=False).first_use
+
+
+def test_first_use_recording_rechecks_the_file(tmp_path: Path) -> None:
+    """Between the check and the recording another connect (or a person) may have
+    written a key for the host: only that very key is accepted then."""
+    from collectors.transport.hostkeys import record_first_use
+
+    seen = asyncssh.generate_private_key("ssh-ed25519")
+    seen_pub = seen.export_public_key().decode().strip()
+    p = policy(tmp_path, "")
+    assert p.first_use
+    kh = tmp_path / "known_hosts"
+    for meanwhile, says in [(f"10.0.0.5 {new_pub()}\n", "CHANGED"),
+                            (f"@revoked * {seen_pub}\n", "REVOKED")]:
+        kh.write_text(meanwhile)
+        with pytest.raises(HostKeyError, match=says):
+            record_first_use(p, seen.convert_to_public())
+        assert kh.read_text() == meanwhile
+    kh.write_text(f"10.0.0.5 {seen_pub}\n")  # the same key: nothing to add
+    record_first_use(p, seen.convert_to_public())
+    assert kh.read_text() == f"10.0.0.5 {seen_pub}\n"
