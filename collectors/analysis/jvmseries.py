@@ -179,6 +179,8 @@ def jvm_findings(dumps: list[ThreadDump], labels: list[str],
     process's dumps in time order, one rule run per process (its title says which when
     there are several)."""
     keep = [i for i, d in enumerate(dumps) if d.threads] or list(range(len(dumps)))
+    if len(keep) == 1:  # the usual case: nothing to order, no one to compare with
+        return thread_findings([dumps[keep[0]]], t), []
     procs, warnings = order_jvm_dumps([dumps[i] for i in keep], [labels[i] for i in keep])
     findings: list[Finding] = []
     where = {id(d): lb for d, lb in zip(dumps, labels, strict=True)}

@@ -201,23 +201,33 @@ def _cycles(threads: list[JavaThread]) -> list[list[_Edge]]:
     """Cycles of the waits-for graph: thread -> the lock it waits to own -> that lock's
     owner (`- locked` lines, `Locked ownable synchronizers`). Every thread waits for at
     most one lock, so each node has one out-edge and a walk finds each cycle once: linear."""
+    # Threads of one pool share one locks tuple (jstack._Builder.body): what a tuple
+    # holds and waits for is worked out once, keyed by its id.
+    held: dict[int, tuple[str, ...]] = {}
+    waits: dict[int, LockRef | None] = {}
     owners: dict[str, JavaThread] = {}
+    waiting: list[tuple[JavaThread, LockRef]] = []
     for th in threads:
-        for a in _held(th.locks):
-            owners.setdefault(a, th)
+        locks = th.locks
+        if locks:
+            k = id(locks)
+            if k not in held:
+                held[k], waits[k] = _held(locks), _enter_wait(locks)
+            for a in held[k]:
+                owners.setdefault(a, th)
+            lk = waits[k]
+            if lk is not None:
+                waiting.append((th, lk))
         for a in th.ownable:
             owners.setdefault(a, th)
     nxt: dict[int, _Edge] = {}
-    for th in threads:
-        lk = _enter_wait(th.locks) if th.locks else None
-        if lk is None:
-            continue
+    for th, lk in waiting:
         holder = owners.get(lk.address)
         if holder is not None and holder is not th:
             nxt[id(th)] = _Edge(th, lk.address, lk.class_name, lk.kind == PARKING, holder)
     seen: dict[int, int] = {}  # id(thread) -> the walk that reached it first
     out: list[list[_Edge]] = []
-    for walk, th in enumerate(threads):
+    for walk, (th, _) in enumerate(waiting):  # a cycle's threads all wait
         path: list[_Edge] = []
         cur: JavaThread | None = th
         while cur is not None and id(cur) not in seen:
