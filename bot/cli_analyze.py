@@ -6,8 +6,6 @@ rules. Exit codes: 0 no critical finding, 1 a critical finding, 2 bad input.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -45,20 +43,33 @@ def render(console: Console, a: DumpAnalysis) -> None:
     print_findings(console, a.findings)
 
 
-def _read(paths: list[str], stdin: bool) -> tuple[list[bytes], list[str]]:
+def _read(paths: list[str], stdin: bool, max_size: str) -> tuple[list[bytes], list[str],
+                                                                  list[str]]:
+    """The dumps to analyze, their names, and notes on the reading (skipped members...)."""
+    from bot.dumpinput import InputError, parse_size, read_inputs
+
     names = list(paths)
     if stdin and "-" not in names:
         names.append("-")
-    datas = []
-    for name in names:
-        if name == "-":
-            datas.append(sys.stdin.buffer.read())
-            continue
-        try:
-            datas.append(Path(name).read_bytes())
-        except OSError as e:
-            raise _BadInput(f"cannot read {name}: {e.strerror or e}") from None
-    return datas, names
+    try:
+        inputs = read_inputs(names, parse_size(max_size))
+    except ValueError as e:
+        raise _BadInput(f"--max-size: {e}") from None
+    except InputError as e:
+        raise _BadInput(str(e)) from None
+    datas, shown, notes = [], [], list(inputs.notes)
+    for i in inputs.items:
+        if detect_format(prepare(i.data)[0]) is None:
+            if i.member:  # a support bundle holds more than dumps
+                notes.append(f"{i.name}: skipped (not a dump)")
+                continue
+            raise _BadInput(f"{i.name}: not a JVM thread dump nor a Go goroutine dump")
+        datas.append(i.data)
+        shown.append(i.name)
+    if not datas:
+        shown_all = ", ".join("stdin" if n == "-" else n for n in names)
+        raise _BadInput(f"{shown_all}: no JVM thread dump nor Go goroutine dump inside")
+    return datas, shown, notes
 
 
 class _BadInput(Exception):
@@ -74,23 +85,33 @@ def register(app: typer.Typer) -> None:
         ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
         stdin: Annotated[bool, typer.Option("--stdin", help="read a dump from stdin")] = False,
+        max_size: Annotated[str, typer.Option(
+            "--max-size", metavar="SIZE",
+            help="read at most SIZE of dump text in all, after decompression "
+                 "(K, M, G: powers of 1024)")] = "256M",
     ) -> None:
         """Analyze JVM thread dumps or Go goroutine dumps and print the findings."""
         err = Console(stderr=True, soft_wrap=True)
         try:
             if not files and not stdin:
                 raise _BadInput("no input: give dump files, or - / --stdin")
-            datas, names = _read(files or [], stdin)
-            for name, data in zip(names, datas, strict=True):
-                if detect_format(prepare(data)[0]) is None:
-                    shown = "stdin" if name == "-" else name
-                    raise _BadInput(f"{shown}: not a JVM thread dump nor a Go goroutine dump")
+            datas, names, notes = _read(files or [], stdin, max_size)
         except _BadInput as e:
             err.print(text(f"hostsnap analyze: {e}"))
             raise typer.Exit(2) from None
         result = analyze_dumps(datas)
+        result.warnings[:0] = notes
         if json_out:
-            typer.echo(json_dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False))
+            doc = {"inputs": names, **result.model_dump(mode="json")}
+            typer.echo(json_dumps(doc, indent=2, ensure_ascii=False))
         else:
             render(Console(highlight=False), result)
         raise typer.Exit(1 if result.critical else 0)
+
+
+def main(args: list[str]) -> None:
+    """`hostsnap analyze ARGS` without the rest of the CLI (bot/entry.py): no store, SSH,
+    Slack or config is imported to read a file."""
+    app = typer.Typer(add_completion=False)
+    register(app)  # one command: typer runs it as the app itself
+    app(args=args, prog_name="hostsnap analyze")
