@@ -264,9 +264,11 @@ def parse(kind: str, receiver: str, body: bytes, *, max_alerts: int) -> list[Ale
             total += e.error_count()
             errors += _explain(e, f"alerts.{i}.")
     if errors:
-        more = " (+more)" if stopped else (
-            f" (+{total - SHOWN_ERRORS} more)" if total > SHOWN_ERRORS else "")
-        raise Malformed("; ".join(errors[:SHOWN_ERRORS]) + more)
+        more = [f"+{total - SHOWN_ERRORS} more"] if total > SHOWN_ERRORS else []
+        if stopped:
+            more.append("later alerts not checked")
+        raise Malformed("; ".join(errors[:SHOWN_ERRORS])
+                        + (f" ({', '.join(more)})" if more else ""))
     if kind == "generic":
         return _generic(receiver, alerts)
     return _product(receiver, alerts)
@@ -287,9 +289,10 @@ def _load(body: bytes) -> Any:
         return _clean(doc) if _ESCAPED.search(text) else doc
     except json.JSONDecodeError as e:
         raise Malformed(f"body is not JSON: {e}") from None
-    except (ValueError, RecursionError) as e:  # 5000-digit numbers, 100 000 nested [
-        raise Malformed(f"body is not JSON we accept: {str(e)[:100] or 'too deeply nested'}"
-                        ) from None
+    except RecursionError:  # 100 000 nested [
+        raise Malformed("body is not JSON we accept: nested too deeply") from None
+    except ValueError as e:  # a 5000-digit number
+        raise Malformed(f"body is not JSON we accept: {str(e)[:100]}") from None
 
 
 def _clean(doc: Any) -> Any:
@@ -312,12 +315,19 @@ def _clean(doc: Any) -> Any:
     return root[0]
 
 
+def shown(key: object) -> str:
+    """A key of the sender's as it may appear in an error message (and the
+    log): one line, no control characters, at most 64 characters of it."""
+    s = str(key)[:64]
+    return s if s and s.isprintable() and s.strip() == s and "." not in s else json.dumps(s)
+
+
 def _bounded(obj: dict[str, Any], where: str) -> None:
     """An object and the objects in it have at most MAX_ENTRIES entries each
     (deeper levels need no check: a wrong value is one error, whatever is in it)."""
     for key, value in [("", obj), *obj.items()]:
         if isinstance(value, dict) and len(value) > MAX_ENTRIES:
-            name = f"{where}{key}" if key else (where.rstrip(".") or "body")
+            name = f"{where}{shown(key)}" if key else (where.rstrip(".") or "body")
             raise Malformed(f"{name}: {len(value)} entries, more than {MAX_ENTRIES}")
 
 
@@ -325,6 +335,6 @@ def _explain(e: ValidationError, where: str) -> list[str]:
     # errors() builds a dict per error: taken only once their number is bounded
     out = []
     for err in e.errors(include_url=False)[:SHOWN_ERRORS]:
-        loc = where + ".".join(str(p) for p in err["loc"])
+        loc = where + ".".join(shown(p) for p in err["loc"])
         out.append(f"{loc.rstrip('.') or 'body'}: {err['msg']}")
     return out

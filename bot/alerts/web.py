@@ -11,7 +11,7 @@ details in the log.
 
 No request holds the event loop long (Slack acks and /healthz share it):
 the body's size, its alerts and the validation errors are bounded before
-the expensive work, and a big body is parsed in a thread."""
+the expensive work, and a big body is parsed in a worker process (offload.py)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.alerts.auth import Rejected
-from bot.alerts.payloads import Malformed, parse
+from bot.alerts.offload import Offload
+from bot.alerts.payloads import Malformed, parse, shown
 from bot.alerts.service import AlertService
 from bot.alerts.settings import AlertSettings
 from bot.slack.bot import HostsnapBot
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 
 ALERTS: web.AppKey[AlertService] = web.AppKey("alerts", AlertService)
 CHUNK = 64 * 1024
-#: bodies up to this size are parsed on the event loop (well under 1 ms)
+#: bodies up to this size are parsed on the event loop (a few ms at most);
+#: bigger ones in the worker process
 INLINE_PARSE = 64 * 1024
 #: how long a body waits for a free slot among max_unverified_bodies
 SLOT_WAIT_S = 1.0
@@ -54,8 +56,7 @@ UNREACHABLE_SQLSTATES = ("08", "53", "57")
 class Intake:
     #: bodies being read before their sender is verified (HMAC)
     unverified: asyncio.Semaphore
-    #: big bodies parsed one at a time: it is CPU work holding the GIL
-    parsing: asyncio.Semaphore
+    offload: Offload
 
 
 INTAKE: web.AppKey[Intake] = web.AppKey("alert_intake", Intake)
@@ -70,8 +71,8 @@ def attach(settings: AlertSettings, bot: HostsnapBot, app: web.Application
         return None
     service = AlertService(settings, bot)
     app[ALERTS] = service
-    app[INTAKE] = Intake(asyncio.Semaphore(settings.max_unverified_bodies),
-                         asyncio.Semaphore(1))
+    intake = Intake(asyncio.Semaphore(settings.max_unverified_bodies), Offload())
+    app[INTAKE] = intake
     app.router.add_post("/alerts/{receiver}", receive)
 
     async def start(_: web.Application) -> None:
@@ -79,6 +80,7 @@ def attach(settings: AlertSettings, bot: HostsnapBot, app: web.Application
 
     async def stop(_: web.Application) -> None:
         await service.stop()
+        await intake.offload.close()
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
@@ -90,7 +92,7 @@ async def receive(request: web.Request) -> web.Response:
     name = request.match_info["receiver"]
     auth = svc.receivers.get(name)
     if auth is None:
-        return _error(404, f"no alert receiver named '{name[:64]}'")
+        return _error(404, f"no alert receiver named '{shown(name)}'")
     intake = request.app[INTAKE]
     settings = svc.settings
     t0 = time.perf_counter()
@@ -109,13 +111,8 @@ async def receive(request: web.Request) -> web.Response:
         if len(body) <= INLINE_PARSE:
             alerts = parse(kind, name, body, max_alerts=limit)
         else:
-            async with intake.parsing:
-                alerts = await asyncio.to_thread(parse, kind, name, body, max_alerts=limit)
+            alerts = await intake.offload.parse(kind, name, body, max_alerts=limit)
     except Rejected as e:
-        if e.status == 408:
-            # a sender that slow is not lingered for (aiohttp would read on
-            # for 10 s more): the connection is closed after the answer
-            request.protocol.force_close()
         return _rejected(svc, request, name, e)
     except Malformed as e:
         return _rejected(svc, request, name, Rejected(400, str(e), "malformed"))

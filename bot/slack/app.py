@@ -35,11 +35,7 @@ def build_app(bot: HostsnapBot, *, signing_secret: str | None,
         name="hostsnap",
     )
     if auth is not None:
-        # Bolt calls auth.test on the first request and caches it: that first ack
-        # would wait for Slack, and fail if the Web API is down at that moment.
-        for mw in app._async_middleware_list:
-            if isinstance(mw, AsyncSingleTeamAuthorization):
-                mw.auth_test_result = auth
+        set_auth(app, auth)
     seen: OrderedDict[str, None] = OrderedDict()
 
     @app.command(bot.slack.command)
@@ -86,3 +82,11 @@ def build_app(bot: HostsnapBot, *, signing_secret: str | None,
         bot.spawn(bot.on_text(origin, event.get("text") or ""), "slack-mention")
 
     return app
+
+
+def set_auth(app: AsyncApp, auth: AsyncSlackResponse) -> None:
+    """Bolt calls auth.test on the first request and caches it: that first ack
+    would wait for Slack, and fail (500) if the Web API is down at that moment."""
+    for mw in app._async_middleware_list:
+        if isinstance(mw, AsyncSingleTeamAuthorization):
+            mw.auth_test_result = auth

@@ -19,13 +19,15 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from sqlalchemy import text
 
 from bot.alerts.settings import AlertConfigError
 from bot.alerts.web import attach as attach_alerts
 from bot.config import Settings
 from bot.slack.api import make_client
-from bot.slack.app import build_app
+from bot.slack.app import build_app, set_auth
 from bot.slack.bot import HostsnapBot
 from bot.slack.gate import AckGate
 from bot.slack.metrics import Metrics
@@ -61,6 +63,8 @@ class Running:
     port: int
     socket: AsyncSocketModeHandler | None
     session: aiohttp.ClientSession
+    #: asks Slack who we are until it answers (it was away at start-up)
+    whoami: asyncio.Task[None] | None = None
 
 
 class SlackService:
@@ -92,8 +96,12 @@ class SlackService:
             # keep going: Socket Mode reconnects, pending posts wait for Slack
             log.warning("Slack unreachable at start-up (%s); retrying in the background", e)
         await bot.start()
+        # Without an auth.test answer Bolt asks again on every request and
+        # answers 500 while Slack is away: requests are served with what the
+        # token says until Slack answers (only the bot's own user id is
+        # missing meanwhile, used to ignore its own events)
         app = build_app(bot, signing_secret=s.signing_secret if s.mode == "http" else None,
-                        auth=auth)
+                        auth=auth or _provisional_auth(client))
         web_app = make_web_app(self._ping, self.metrics, app if s.mode == "http" else None,
                                gate)
         try:  # POST /alerts/<receiver> on the same server (bot/alerts), if configured
@@ -118,7 +126,9 @@ class SlackService:
             handler = AsyncSocketModeHandler(app, s.app_token, web_client=client)
             _gate_socket_acks(handler, gate)
             await handler.connect_async()
-        self.running = Running(bot, app, runner, port, handler, session)
+        whoami = None if auth is not None else asyncio.create_task(
+            _ask_until_answered(client, app), name="slack-auth-test")
+        self.running = Running(bot, app, runner, port, handler, session, whoami)
         log.info("hostsnap serving (%s mode); health and metrics on %s:%d", s.mode,
                  s.http_host, port)
         return self.running
@@ -131,12 +141,47 @@ class SlackService:
         r, self.running = self.running, None
         if r is None:
             return
+        if r.whoami is not None:
+            r.whoami.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await r.whoami
         if r.socket is not None:
             with contextlib.suppress(Exception):
                 await r.socket.close_async()
         await r.runner.cleanup()
         await r.bot.stop(self.settings.slack.stop_grace)
         await r.session.close()
+
+
+#: auth.test retried every this many seconds, doubling up to AUTH_RETRY_MAX_S
+AUTH_RETRY_S = 1.0
+AUTH_RETRY_MAX_S = 60.0
+
+
+def _provisional_auth(client: AsyncWebClient) -> AsyncSlackResponse:
+    """An auth.test answer with nothing but ok: Bolt then authorizes requests
+    with the bot token (team and bot user unknown until Slack answers)."""
+    return AsyncSlackResponse(client=client, http_verb="POST", api_url="auth.test",
+                              req_args={}, data={"ok": True}, headers={}, status_code=200)
+
+
+async def _ask_until_answered(client: AsyncWebClient, app: AsyncApp) -> None:
+    """Slack was unreachable at start-up: its auth.test answer replaces the
+    provisional one once it comes (the token refused: logged, kept trying)."""
+    delay = AUTH_RETRY_S
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            auth = await client.auth_test()
+        except SlackApiError as e:
+            log.error("Slack refuses the bot token: %s", e.response.get("error"))
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            log.debug("Slack still unreachable: %s", e)
+        else:
+            set_auth(app, auth)
+            log.info("connected to Slack as %s in %s", auth.get("user"), auth.get("team"))
+            return
+        delay = min(delay * 2, AUTH_RETRY_MAX_S)
 
 
 def _gate_socket_acks(handler: AsyncSocketModeHandler, gate: AckGate) -> None:
