@@ -173,6 +173,7 @@ def test_cpu_hot_judges_a_young_thread_over_its_own_life(jdk):
     cpu, elapsed = map(float, re.search(
         r'"report-builder" [^\n]* cpu=([\d.]+)ms elapsed=([\d.]+)s', text).groups())
     assert 5 < elapsed < 30  # young: the old 60 s bar never judged it
+    assert cpu / (elapsed * 1000) > 0.85 and "thresholds" not in entry  # the default bar
     f = only(analyze(entry), "CPU_HOT")
     assert f.subject == "report-builder"
     assert f.data["threads"][0]["over"] == "lifetime"
