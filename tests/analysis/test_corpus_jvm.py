@@ -343,3 +343,15 @@ def test_hostsnap_analyze_shows_the_process_warning_and_no_growth(tmp_path):
            "growth computed across them)" in r.output
     assert "THREAD_GROWTH" not in r.output
     assert r.output.count("HTTPCLIENT_EVICTOR_LEAK") == 2
+
+
+def test_virtual_thread_deadlock_jdk25_the_jvm_does_not_report():
+    """JDK 25, two virtual threads deadlocked on two monitors: jcmd Thread.print lists
+    neither (they are unmounted) and reports nothing; Thread.dump_to_file's JSON has
+    their blockedOn/monitorsOwned, and the lock graph has the cycle."""
+    (jcmd,) = load(*BY_NAME["jdk25/virtual-deadlock.jcmd"]["files"])
+    assert b"vtransfer" not in jcmd and b"deadlock" not in jcmd
+    assert analyze_dumps([jcmd]).findings == []
+    f = only(analyze(BY_NAME["jdk25/virtual-deadlock.json"]), "JVM_DEADLOCK")
+    assert f.data["threads"] == ["vtransfer-1", "vtransfer-2"]
+    assert f.title.endswith("; the JVM did not report it, the lock graph has the cycle")

@@ -223,7 +223,13 @@ def take(jdk: str, home: Path, work: Path) -> list[dict[str, Any]]:
             f = save("virtual-deadlock.jcmd.txt", vd.jcmd())
             # Thread.print lists no unmounted virtual thread: nothing to see, nothing to claim.
             entry("virtual-deadlock.jcmd", [f], "jcmd", [])
-            save("virtual-deadlock.json", vd.json_dump(work / "vd.json"))
+            g = save("virtual-deadlock.json", vd.json_dump(work / "vd.json"))
+            # Thread.dump_to_file lists them, with blockedOn and monitorsOwned: the monitor
+            # cycle is in the lock graph, though the JVM reports none. The ReentrantLock
+            # pair is not: the JSON names a parkBlocker but not its owner.
+            entry("virtual-deadlock.json", [g], "json", [
+                {"rule": "JVM_DEADLOCK", "severity": "critical",
+                 "data": {"threads": ["vtransfer-1", "vtransfer-2"], "jvm_reported": False}}])
 
         time.sleep(max(0.0, 11.0 - (time.monotonic() - t0)))
         ev1 = procs["EvictorLeak"].jstack()
