@@ -10,7 +10,9 @@ markup — after `safe_text` has made every control character visible.
 
 What is kept: printable characters, and in multi-line text (evidence, dumps)
 newline and tab. Everything else in C0 (U+0000–U+001F), DEL and C1
-(U+0080–U+009F) becomes a visible escape like `\\x1b`, `\\r`, `\\x9b`.
+(U+0080–U+009F) becomes a visible escape like `\\x1b`, `\\r`, `\\x9b`; so do
+the bidi overrides/isolates and zero-width space (`\\u202e`), which would let
+data reorder or hide what the operator reads.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ from typing import Any
 
 from rich.text import Text
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0, DEL, C1; and the invisible ones that reorder or hide what is shown
+# (bidi overrides and isolates, marks, zero-width space/no-break, BOM)
+_INVISIBLE = "\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff"
+_CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
+_CONTROL_MULTILINE = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def _visible(m: re.Match[str]) -> str:
     c = m.group()
-    return _NAMED.get(c) or f"\\x{ord(c):02x}"
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
 
 
 def safe_text(s: object, *, multiline: bool = False) -> str:
@@ -39,7 +44,10 @@ def safe_text(s: object, *, multiline: bool = False) -> str:
 
 def text(s: object, style: str = "", *, multiline: bool = False) -> Text:
     """Data as a Rich Text: no markup, no emoji codes, no control characters."""
-    return Text(safe_text(s, multiline=multiline), style=style)
+    t = Text(safe_text(s, multiline=multiline), style=style)
+    if multiline:  # now, not at render time: Rich measures a tab as 0 columns and wraps
+        t.expand_tabs(8)
+    return t
 
 
 def cell(s: object, style: str = "") -> Text:
