@@ -355,3 +355,28 @@ def test_virtual_thread_deadlock_jdk25_the_jvm_does_not_report():
     f = only(analyze(BY_NAME["jdk25/virtual-deadlock.json"]), "JVM_DEADLOCK")
     assert f.data["threads"] == ["vtransfer-1", "vtransfer-2"]
     assert f.title.endswith("; the JVM did not report it, the lock graph has the cycle")
+
+
+def _jdk8(stamp: str, workers: int) -> bytes:
+    """A JDK 8 jstack dump (no cpu=/elapsed=: only the header's timestamp tells time)."""
+    blocks = [f'"worker-{i}" #{i + 10} prio=5 os_prio=0 tid=0x{i:016x} nid=0x{i + 100:x} '
+              f"waiting on condition [0x0]\n   java.lang.Thread.State: WAITING (parking)\n"
+              "\tat sun.misc.Unsafe.park(Native Method)\n"
+              f"\tat com.acme.Job{i}.run(Job.java:{i})\n" for i in range(workers)]
+    head = f"{stamp}\nFull thread dump Java HotSpot(TM) 64-Bit Server VM (25.402-b06 mixed mode):\n\n"
+    return (head if stamp else head.split("\n", 1)[1]).encode() + "\n".join(blocks).encode() \
+        + b"\nJNI global references: 12\n"
+
+
+def test_jdk8_series_ordered_by_the_header_timestamp():
+    early, late = _jdk8("2026-12-04 20:00:00", 10), _jdk8("2026-12-04 20:00:30", 60)
+    for given in ([early, late], [late, early]):
+        a = analyze_dumps(given)
+        growth = only(a, "THREAD_GROWTH")
+        assert (growth.data["before"], growth.data["after"], growth.data["seconds"]) == (
+            10, 60, 30.0)
+    # without any time in one of them: the order given, and a warning that says so
+    a = analyze_dumps([late, _jdk8("", 10)])
+    assert "THREAD_GROWTH" not in {f.rule for f in a.findings}
+    assert any("no time in the dump" in w and "kept in the order given" in w
+               for w in a.warnings), a.warnings
