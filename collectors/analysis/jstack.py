@@ -1,9 +1,13 @@
 """Parser for JVM thread dumps: jstack, `jcmd PID Thread.print [-l]`, SIGQUIT output.
 
-Covers JDK 8 to 21 headers (`#id`, `[osid]`, daemon, prio, os_prio, cpu=, elapsed=,
+Covers JDK 8 to 25 headers (`#id`, `[osid]`, daemon, prio, os_prio, cpu=, elapsed=,
 tid, nid in hex or decimal), lock lines, "Locked ownable synchronizers", the
 "Found one Java-level deadlock" section, SMR info, the JNI trailer and virtual-thread
-carriers. Pure and total: any text gives a ThreadDump, with warnings for what was odd.
+carriers; older and rarer shapes through the line parser: Java 5/6 and HP-UX dumps
+(no state line: the state comes from the header), VisualVM's, frames indented with
+spaces, JDK 25's thread line without a name, and the serviceability agent's
+(`jstack -F`, `jhsdb jstack`). Thread.dump_to_file output is dumptofile.py's.
+Pure and total: any text gives a ThreadDump, with warnings for what was odd.
 
 Speed (30 000 threads, 31 MB, in about 0.25 s of CPU): the text is walked block by block
 (blocks end at a blank line) with str.find offsets, never split. A block that is one
