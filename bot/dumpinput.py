@@ -215,14 +215,17 @@ class _Decompressed:
 
     def read(self, n: int = -1, /) -> bytes:
         n = CHUNK if n < 0 else n
-        for _ in range(100_000):  # each step reads input or makes output; bound it anyway
-            if self._pos < len(self._out):
-                data = self._out[self._pos : self._pos + n]
-                self._pos += len(data)
-                return data
+        idle = 0
+        while self._pos >= len(self._out):  # bounded: steps consume input, input is bounded
+            left = len(self._in)
             if not self._step():
                 return b""
-        raise ValueError("the decompressor makes no progress")
+            idle = 0 if self._out or self._d.eof or len(self._in) != left else idle + 1
+            if idle > 1000:
+                raise ValueError("the decompressor makes no progress")
+        data = self._out[self._pos : self._pos + n]
+        self._pos += len(data)
+        return data
 
     def _step(self) -> bool:
         """Decompress one bounded step into self._out; False at a clean end."""
