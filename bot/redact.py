@@ -74,7 +74,7 @@ def _pem_sub(m: re.Match[bytes]) -> bytes:
 # before the host wins). host:port/... is not userinfo.
 _URL = re.compile(
     r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s\x00/:\"'<>]*:"
-    r"(?!\d{1,5}(?:[/?#\s\x00\"'<>]|$))"
+    r"(?!\d{1,5}(?:[/\s\x00\"'<>]|$))"
     r"(?P<pw>[^\s\x00@\"'<>]*(?:@[^\s\x00@/\"'<>?#]*)*)@(?=[^\s\x00@/\"'<>])"
 )
 # Oracle style user/password@db
@@ -150,7 +150,7 @@ _FILLER = {"value", "val", "base", "b64", "base64", "hex", "enc", "encoded", "pl
 # values that are not secrets: flags, placeholders, masks (and empty: evidence too)
 _NOT_SECRET = re.compile(
     r"(?i)(?:true|false|yes|no|on|off|null|none|nil|undefined|required|optional|"
-    r"enabled|disabled|\*+|x{3,}|<[\w .\-]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|\$[A-Z_][A-Z0-9_]*|"
+    r"enabled|disabled|\*+|x{3,}|<[\w .\-]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|(?-i:\$(?:[A-Z]+_)*[A-Z]+)|"
     r"%\([\w]+\)s|\[REDACTED\])"
 )
 _AUTH_MECHS = {
@@ -171,7 +171,8 @@ _PATH = re.compile(
 )
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _UNQUOTED = re.compile(r"[^\s\x00\"'&;,]*")
-_QUERY_VALUE = re.compile(r"[^\s\x00\"'&;,?#]*")
+_QUERY_VALUE = re.compile(r"[^\s\x00\"'&;,#]*")
+_PATH_PARAM_VALUE = re.compile(r"[^\s\x00\"'&;,#?]*")
 _ARG = re.compile(r"[^\s\x00]*")
 
 
@@ -288,7 +289,7 @@ def _names(ln: _Line) -> None:
         key = m.group("key")
         sep = m.group("sep")
         start = m.start("q")
-        before = line[start - 1] if start else ""
+        before = line[start - 1] if start else "\n"
         flag = key.startswith("-")
         space_sep = "=" not in sep and ":" not in sep  # --password VALUE
         if space_sep and (not flag or (key[1] != "-" and not key.islower())):
@@ -317,11 +318,15 @@ def _names(ln: _Line) -> None:
                 ve = _ARG.match(line, vs).end()  # type: ignore[union-attr]
         elif line[vs] in "\"'":
             ve = _quoted_end(line, vs)
-        elif (sep == "=" and (start == 0 or before in "\x00\n") and
+        elif (sep == "=" and before in "\x00\n" and
               _ENV_NAME.fullmatch(key)):
             ve = vs + len(re.compile(r"[^\x00\n]*").match(line, vs).group())  # type: ignore[union-attr]
+        elif flag:  # --password=a;b,c: an argv entry ends at whitespace or NUL only
+            ve = vs + len(_strip_closers(_ARG.match(line, vs).group()))  # type: ignore[union-attr]
         else:
-            unquoted = _QUERY_VALUE if context == "query" else _UNQUOTED
+            # in a URL '#' starts the fragment, and after ;jsessionid= '?' the query
+            unquoted = (_UNQUOTED if context != "query" else
+                        _PATH_PARAM_VALUE if before == ";" else _QUERY_VALUE)
             ve = vs + len(_strip_closers(unquoted.match(line, vs).group()))  # type: ignore[union-attr]
             value = line[vs:ve]
             if sep.strip() == ":" and not sep.endswith((" ", "\t")) and (
