@@ -23,7 +23,8 @@ def _dump_line(i: int, s: dict[str, Any]) -> Text:
     pools = ", ".join(f"{k} {v}" for k, v in list(s.get("pools", {}).items())[:4])
     who = f" pid {s['pid']}" if s.get("pid") else ""
     # dump-derived (state and pool names): as Text, control characters made visible
-    line = text(f"dump {i}: {s.get('format', '?')}{who}, {s.get('threads', 0)} {unit}",
+    virtual = f" ({s['virtual']} virtual)" if s.get("virtual") else ""
+    line = text(f"dump {i}: {s.get('format', '?')}{who}, {s.get('threads', 0)} {unit}{virtual}",
                 style="bold")
     line.append(safe_text(f" — {states}") if states else "", style="")
     if pools:

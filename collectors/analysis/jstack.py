@@ -184,7 +184,7 @@ class ThreadDump:
                 "pools": dict(g_pools.most_common(5)),
                 "frames": list(stack.frames[:12]),
             })
-        return {
+        out = {
             "kind": "jvm",
             "format": self.source,
             "jvm": self.jvm,
@@ -198,6 +198,9 @@ class ThreadDump:
             "truncated": self.truncated,
             "warnings": list(self.warnings),
         }
+        if self.source.startswith("Thread.dump_to_file"):  # the dumps that list them
+            out["virtual"] = sum(t.virtual for t in self.threads)
+        return out
 
 
 _STACK_STATE_POOL = attrgetter("stack", "state", "pool")

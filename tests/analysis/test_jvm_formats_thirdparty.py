@@ -20,7 +20,10 @@ import re
 from pathlib import Path
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
+from bot.cli_analyze import register
 from collectors.analysis.dumps import analyze_dumps, detect_format, parse_dump
 from collectors.analysis.jstack import VM_STATE, ThreadDump
 
@@ -349,3 +352,33 @@ def test_live_jdk17_sigquit_in_container_logs(jvm_dumps, prefix):
     a = analyze_dumps([raw])
     assert base.findings
     assert [f.title for f in a.findings] == [f.title for f in base.findings]
+
+
+# --- hostsnap analyze ---------------------------------------------------------------------
+
+
+def test_cli_analyze_reads_each_format():
+    """What a user sees: each format named, virtual threads counted, jstack -F's
+    deadlock found (exit 1: a critical finding)."""
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """test root, so `analyze` is a subcommand as in hostsnap"""
+
+    register(app)
+    env = {"COLUMNS": "200"}
+    runner = CliRunner()
+    for name, head in (("jdk25-vthreads.dump_to_file.json",
+                        "dump 1: Thread.dump_to_file json pid 10214, 34 threads (15 virtual)"),
+                       ("jdk25-vthreads.dump_to_file.txt",
+                        "dump 1: Thread.dump_to_file text pid 10214, 34 threads (15 virtual)"),
+                       ("jdk25-vthreads.jhsdb.txt", "dump 1: jhsdb jstack, 18 threads")):
+        r = runner.invoke(app, ["analyze", str(FORMATS / name)], env=env)
+        assert r.exit_code == 0 and r.output.startswith(head), r.output
+        assert "warning" not in r.output
+    r = runner.invoke(app, ["analyze", str(FORMATS / "jdk8-jstack-F_handmade.txt")], env=env)
+    assert r.exit_code == 1, r.output
+    assert r.output.startswith("dump 1: jstack -F, 9 threads")
+    assert 'JVM_DEADLOCK  Java-level deadlock of 2 threads: "transfer-2" and "transfer-1"' in (
+        r.output)
