@@ -179,15 +179,6 @@ def thread_findings(dumps: list[ThreadDump], t: ThreadDumpThresholds) -> list[Fi
 
 # --- JVM_DEADLOCK ------------------------------------------------------------------------
 
-def _enter_wait(locks: tuple[LockRef, ...]) -> LockRef | None:
-    """What a thread with these lock lines waits to own, if a deadlock can hold it there:
-    a monitor it waits to enter (or re-enter after wait()), or a lock it is parked on
-    (ReentrantLock$NonfairSync...). A wait() for notify() or a parked take() on a queue
-    waits for an event, not for an owner: no edge."""
-    lk = _convoy_wait(locks)
-    return None if lk is None or lk.kind == WAITING_ON else lk
-
-
 @dataclass(slots=True, frozen=True)
 class _Edge:
     thread: JavaThread
@@ -212,7 +203,10 @@ def _cycles(threads: list[JavaThread]) -> list[list[_Edge]]:
         if locks:
             k = id(locks)
             if k not in held:
-                held[k], waits[k] = _held(locks), _enter_wait(locks)
+                # what it waits to own: a monitor to enter (or re-enter after wait()), a
+                # lock it is parked on; a wait() for notify() or a take() on a queue waits
+                # for an event, not for an owner, and is no edge (see _convoy_wait)
+                held[k], waits[k] = _held(locks), _convoy_wait(locks)
             for a in held[k]:
                 owners.setdefault(a, th)
             lk = waits[k]
