@@ -8,6 +8,7 @@ one compiled re.sub), never a Python loop per line: this runs on 100 MB dumps.
 
 from __future__ import annotations
 
+import json
 import re
 
 # A line that certainly belongs to a dump; whatever precedes it on its line is a prefix.
@@ -89,9 +90,38 @@ def strip_log_prefix(text: str) -> tuple[str, str]:
     return rx.sub("", text), f"log prefix {prefix.strip()!r}"
 
 
+_JSON_LOG = re.compile(r'\A\s*\{"log": ?"')
+
+
+def unwrap_json_log(text: str) -> tuple[str, bool]:
+    """docker's json-file log, the file on the host (/var/lib/docker/containers/ID/
+    ID-json.log): one `{"log":"...\\n","stream":"stdout","time":"..."}` per line, a
+    long line split over several records. Their "log" texts, joined, are the output.
+    The lines are decoded as one JSON array (in C, not line by line); a damaged line
+    (the file cut mid-record) makes it fall back to decoding line by line."""
+    if not _JSON_LOG.match(text):
+        return text, False
+    body = text.strip()
+    try:
+        records = json.loads("[" + body.replace("}\n{", "},{") + "]")
+    except ValueError:
+        records = []
+        for line in body.split("\n"):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+    logs = [r["log"] for r in records if isinstance(r, dict) and isinstance(r.get("log"), str)]
+    out = "".join(logs)
+    return (out.replace("\r\n", "\n") if "\r" in out else out), True
+
+
 def prepare(data: bytes | str) -> tuple[str, list[str]]:
     """decode + strip a log prefix; the warnings say what was repaired."""
     text, warnings = decode(data)
+    text, unwrapped = unwrap_json_log(text)
+    if unwrapped:
+        warnings.append("read a docker json-file log")
     text, stripped = strip_log_prefix(text)
     if stripped:
         warnings.append(f"stripped {stripped}")

@@ -382,3 +382,27 @@ def test_cli_analyze_reads_each_format():
     assert r.output.startswith("dump 1: jstack -F, 9 threads")
     assert 'JVM_DEADLOCK  Java-level deadlock of 2 threads: "transfer-2" and "transfer-1"' in (
         r.output)
+
+
+def test_docker_json_file_log():
+    """The container's log file on the host (docker's json-file driver): one JSON record
+    per line, a long line split over two records, the last record cut off."""
+    out = (FORMATS / "jdk25-vthreads-g1.sigquit.log").read_bytes()
+    (dump,) = sigquit_dumps(out)
+    (base,), _ = parse_jvm(dump.encode())
+    stamps = ["2026-12-04 20:12:01", "2026-12-04 20:13:01"]
+    records = []
+    for i, line in enumerate(container_log(dump, stamps, interleave=False)):
+        t = f"2026-12-04T20:12:{i % 60:02d}.{i:09d}Z"
+        parts = [line[:40], line[40:]] if len(line) > 80 else [line]  # split at 16 KiB
+        for k, part in enumerate(parts):
+            end = "\n" if k == len(parts) - 1 else ""
+            records.append(json.dumps({"log": part + end, "stream": "stdout", "time": t},
+                                      separators=(",", ":")))  # as docker writes them
+    raw = ("\n".join(records) + '\n{"log":"cut off').encode()
+    dumps, warnings = parse_jvm(raw)
+    assert "read a docker json-file log" in warnings
+    assert [d.timestamp for d in dumps] == stamps
+    for d in dumps:
+        assert [t.name for t in d.threads] == [t.name for t in base.threads]
+        assert d.summary()["groups"] == base.summary()["groups"] and not d.warnings
