@@ -282,7 +282,10 @@ def _deadlock_finding(c: _Ctx, names: list[str], involved: list[JavaThread],
     evidence += [stack_block(th.stack, f'"{th.name}" ({th.state})', 10) for th in involved]
     title = f"Java-level deadlock of {len(names)} threads: {who} ({', '.join(kinds) or 'locks'})"
     if not jvm_reported:
-        title += "; the JVM did not report it, the lock graph has the cycle"
+        # a cut dump may have lost the JVM's report (jstack prints it at the end)
+        title += ("; the JVM did not report it, the lock graph has the cycle"
+                  if not c.last.truncated else
+                  "; found in the lock graph (the dump is cut: the JVM's report may be lost)")
     return Finding(
         rule="JVM_DEADLOCK", severity=Severity.CRITICAL, subject=", ".join(names), title=title,
         hint="These threads wait for each other forever; the JVM never breaks it. "

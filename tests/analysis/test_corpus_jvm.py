@@ -380,3 +380,14 @@ def test_jdk8_series_ordered_by_the_header_timestamp():
     assert "THREAD_GROWTH" not in {f.rule for f in a.findings}
     assert any("no time in the dump" in w and "kept in the order given" in w
                for w in a.warnings), a.warnings
+
+
+def test_deadlock_in_a_cut_dump_does_not_claim_the_jvm_was_silent():
+    (data,) = load(*BY_NAME["jdk17/deadlock.unreported.jcmd"]["files"])
+    cut = data[: data.index(b"JNI global refs")]
+    a = analyze_dumps([cut])
+    assert sorted(f.rule for f in a.findings) == ["JVM_DEADLOCK", "JVM_DEADLOCK"]
+    for f in a.findings:
+        assert "did not report" not in f.title
+        assert f.title.endswith("; found in the lock graph (the dump is cut: the JVM's report "
+                                "may be lost)")
