@@ -85,8 +85,8 @@ def test_stdlib_engine_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) ->
     """Without a google-re2 wheel the prefilter runs on the stdlib engine: same output."""
     import bot.redact as r
     with_re2 = [redact_text(s.text) for s in SECRETS] + [redact_text(t) for t in LOOKALIKES]
-    monkeypatch.setattr(r, "_TRIGGER_RE", re.compile(r._TRIGGER))
-    assert r._TRIGGER_RE.__class__.__module__ == "re"
+    monkeypatch.setattr(r, "_TRIGGER_RE", r._Trigger("re"))
+    assert isinstance(r._TRIGGER_RE.pattern, re.Pattern)
     stdlib = [redact_text(s.text) for s in SECRETS] + [redact_text(t) for t in LOOKALIKES]
     assert stdlib == with_re2
 
@@ -117,6 +117,36 @@ def test_a_value_never_survives(template: str, v: str) -> None:
     out = redact(template.format(v=v))
     leaked = [c for c in (v[i:i + 6] for i in range(len(v) - 5)) if c in out and c not in template]
     assert not leaked, out
+
+
+@pytest.fixture(scope="module")
+def live_evidence(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """Dumps and command lines of real workloads (tests/workloads): two JVMs (jcmd,
+    jstack) and a Go program (debug=2 and debug=1), as the collectors get them."""
+    from tests.analysis.live import GoProcess, JavaProcess, go_binary, java_classpath
+    work = tmp_path_factory.mktemp("redact-live")
+    jvms = [JavaProcess(n, java_classpath(), work) for n in ("Http31Pool", "LockConvoy")]
+    go = GoProcess(go_binary(), "mutex", 200, work)
+    out: dict[str, bytes] = {}
+    try:
+        for p in [*jvms, go]:
+            p.wait_ready()
+            out[f"{p.name}.cmdline"] = Path(f"/proc/{p.pid}/cmdline").read_bytes()
+        for j in jvms:
+            out[f"{j.name}.jcmd"] = j.jcmd()
+            out[f"{j.name}.jstack"] = j.jstack()
+        out["go.debug2"] = go.goroutines(2)
+        out["go.debug1"] = go.goroutines(1)
+        return out
+    finally:
+        for p in [*jvms, go]:
+            p.stop()
+
+
+def test_real_dumps_and_command_lines_are_unchanged(live_evidence: dict[str, bytes]) -> None:
+    assert len(live_evidence) == 9 and all(live_evidence.values())
+    for name, data in live_evidence.items():
+        assert redact_bytes(data) == (data, 0), name
 
 
 # --- speed ------------------------------------------------------------------------------
