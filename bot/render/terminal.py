@@ -11,10 +11,7 @@ from rich.panel import Panel
 from rich.table import Column, Table
 from rich.text import Text
 
-from bot.diff import SnapshotDiff
-from bot.fleet import FleetSummary
 from bot.render.text import assemble, cell, text
-from bot.store.views import SnapshotSummary, SnapshotView
 from collectors.analysis.findings import (
     Block,
     CodeBlock,
@@ -25,8 +22,11 @@ from collectors.analysis.findings import (
     sort_findings,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: `hostsnap analyze` imports this module, not them
+    from bot.diff import SnapshotDiff
+    from bot.fleet import FleetSummary
     from bot.store.models import AlertRow
+    from bot.store.views import SnapshotSummary, SnapshotView
 
 SEV_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 STATUS_STYLE = {"complete": "green", "ok": "green", "partial": "yellow", "failed": "red",

@@ -189,3 +189,27 @@ def test_a_docker_log_stream_is_text_not_binary(tmp_path):
     want_code, want, _ = analyze(str(DATA / "go121_handmade.txt"))
     code, doc, err = analyze(str(f))
     assert (code, err) == (want_code, "") and doc["dumps"] == want["dumps"] and findings(doc) == findings(want)
+
+
+def test_analyze_starts_without_the_rest_of_the_cli():
+    """Start-up is most of what a user waits for on a small dump: the console script runs
+    `analyze` without the store (SQLAlchemy), SSH, Slack or the config."""
+    import subprocess
+    import sys
+    import tomllib
+
+    root = DATA.parents[2]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    entry = scripts["hostsnap"]
+    module, func = entry.split(":")
+    code = (f"import sys\nsys.argv = ['hostsnap', 'analyze', sys.argv[1]]\n"
+            f"from {module} import {func}\ntry:\n    {func}()\nexcept SystemExit as e:\n"
+            "    print('exit', e.code)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'asyncssh', "
+            "'slack_bolt', 'slack_sdk', 'aiohttp', 'alembic', 'asyncpg', 'aiosqlite'}))\n"
+            "print(sorted(m for m in sys.modules if m in ('bot.cli', 'bot.config', 'bot.store')))")
+    r = subprocess.run([sys.executable, "-c", code, str(DATA / "jdk21_handmade.txt")],
+                       capture_output=True, text=True, timeout=60, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert "dump 1: jcmd pid 4242, 4 threads" in r.stdout
+    assert r.stdout.splitlines()[-3:] == ["exit 0", "[]", "[]"]
