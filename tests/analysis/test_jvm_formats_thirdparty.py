@@ -406,3 +406,19 @@ def test_docker_json_file_log():
     for d in dumps:
         assert [t.name for t in d.threads] == [t.name for t in base.threads]
         assert d.summary()["groups"] == base.summary()["groups"] and not d.warnings
+
+
+def test_dump_to_file_cut_short_or_damaged():
+    """A Thread.dump_to_file copied while being written, or mangled: a warning, a
+    partial dump for the text form, never an exception."""
+    js = (FORMATS / "jdk25-vthreads.dump_to_file.json").read_bytes()
+    for cut in (len(js) // 3, len(js) // 2, len(js) - 5):
+        (d,), w = parse_jvm(js[:cut])
+        assert d.threads == [] and any("not valid JSON" in x for x in d.warnings)
+    (d,), _ = parse_jvm(b'{"threadDump": {"threadContainers": [{"threads": [{"tid": "x", '
+                        b'"name": 5, "stack": [null, 3], "monitorsOwned": [{"locks": [1]}],'
+                        b' "parkBlocker": "p", "carrier": {}}, 7]}, "y"]}}')
+    assert [(t.java_id, t.name, t.stack.frames) for t in d.threads] == [(None, "5", ("3",))]
+    txt = (FORMATS / "jdk25-vthreads.dump_to_file.txt").read_bytes()
+    (d,), w = parse_jvm(txt[: len(txt) // 2])
+    assert 10 < len(d.threads) < 34 and not any("parser error" in x for x in w)
