@@ -449,8 +449,13 @@ def _fast_thread(text: str, start: int, eol: int, end: int, b: _Builder) -> None
         _odd_thread(text, start, end, b)
         return
     jid, _, daemon, cpu, elapsed, nid, rest, state, detail = m.groups()
-    if state is None:  # no state line: a VM thread
-        state, detail = VM_STATE, ""
+    if state is None:  # no state line: a VM thread, or a log line got in (a container log)
+        s = text.find("\n   java.lang.Thread.State: ", m.end() - 1, end)
+        if s < 0:
+            state, detail = VM_STATE, ""
+        else:
+            eos = text.find("\n", s + 1, end)
+            state, _, detail = text[s + 28 : eos if eos >= 0 else end].partition(" ")
     elif detail is None:
         detail = ""
     p = m.end()

@@ -297,8 +297,8 @@ def container_log(dump: str, stamps: list[str], interleave: bool) -> list[str]:
         if interleave:
             threads = [i for i, ln in enumerate(body) if ln.startswith('"')]
             frames = [i for i, ln in enumerate(body) if ln.startswith("\tat ")]
-            for i in sorted({threads[3] - 1, threads[-2], frames[len(frames) // 2]},
-                            reverse=True):
+            spots = {threads[1] + 1, threads[3] - 1, threads[-2], frames[len(frames) // 2]}
+            for i in sorted(spots, reverse=True):  # after a header, between threads, frames
                 body.insert(i, APP[1])
         lines += body + APP
     return lines
@@ -323,6 +323,7 @@ def check_stream(dump: str, prefix: str, interleave: bool) -> None:
     for d in dumps:
         assert len(d.threads) == len(base.threads), prefix
         assert [t.name for t in d.threads] == [t.name for t in base.threads]
+        assert [t.state for t in d.threads] == [t.state for t in base.threads]
         assert d.summary()["groups"] == base.summary()["groups"]
         assert not d.truncated
         # Application lines are never taken for part of a thread: those before, between
