@@ -1,12 +1,16 @@
 """What the channel reads about alerts (pure functions, like bot/render/slack).
-Everything from the alert goes through `esc`: label values and annotations
-are written by whoever wrote the alert rule, and must not ping @channel."""
+Everything from the alert goes through `esc` (redacted, then escaped): label
+values and annotations are written by whoever wrote the alert rule, must not
+ping @channel, and may hold a password (`summary: login failed for
+password=...`). Labels are redacted as whole `key=value` strings: the key is
+what tells a secret. The fallback texts are plain (bot/slack/api.py escapes)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from bot.alerts.payloads import Alert
+from bot.redact import redact
 from bot.render.slack import Message, context, cut, esc, progress_message, section
 
 #: labels shown in the thread; the rest is in the alert row
@@ -29,10 +33,11 @@ def _lasted(start: datetime | None, end: datetime) -> str:
 
 
 def _link(url: str, label: str) -> str:
-    """A Slack link only for http(s) URLs; <, > and | would break out of it."""
+    """A Slack link only for http(s) URLs; <, > and | would break out of it.
+    A token in its query string is redacted; & is escaped, as Slack asks."""
     if not url.startswith(("http://", "https://")) or any(c in url for c in "<>| \n"):
         return ""
-    return f"<{url}|{label}>"
+    return f"<{redact(url).replace('&', '&amp;')}|{label}>"
 
 
 def origin_line(alert: Alert) -> str:
@@ -57,11 +62,11 @@ def fired(alert: Alert, host: str, route: str) -> Message:
     if alert.summary:
         lines.append("> " + esc(cut(alert.summary, 500)).replace("\n", "\n> "))
     if alert.values:
-        lines.append(f"values: `{esc(cut(alert.values, 300))}`")
+        lines.append(f"values: `{esc(cut(alert.values, 300)).replace('`', 'ʼ')}`")
     link = _link(alert.url, "alert source")
     if link:
         lines.append(link)
-    shown = [f"{esc(k)}={esc(v)}" for k, v in sorted(alert.labels.items())
+    shown = [esc(f"{k}={v}").replace("`", "ʼ") for k, v in sorted(alert.labels.items())
              if k not in ("alertname", "severity")][:SHOWN_LABELS]
     blocks = [section("\n".join(lines)),
               context(f"captured by route {esc(route)} · via {esc(alert.receiver)}"

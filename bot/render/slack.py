@@ -6,6 +6,14 @@ shows exactly what the store says. Slack's limits are enforced here, not
 hoped for: at most 50 blocks per message, 3 000 characters per section text,
 150 per header, 75 per button label. Text that leaves for Slack is redacted
 (command lines in evidence tables can hold passwords).
+
+Data is never markup: every piece of host-, alert- or user-derived text is
+interpolated into mrkdwn through `esc` (redacted, then `&`, `<`, `>` escaped),
+so a thread named `<!channel>` cannot ping anyone and an alert summary with a
+password arrives as [REDACTED]; the markup the renderers mean (`<@U123>` of the
+requester, the alert's source link) is written around it. `Message.text` (the
+fallback text of notifications) is PLAIN text: bot/slack/api.py escapes and
+redacts it, as it does ephemeral texts and upload comments, on the way out.
 """
 
 from __future__ import annotations
@@ -67,8 +75,15 @@ class Message:
 
 # -- primitives ----------------------------------------------------------------------
 def esc(text: str) -> str:
-    """Slack mrkdwn control characters; everything user- or host-derived goes
-    through this, so a process name like `<@channel>` cannot ping anyone."""
+    """Data as mrkdwn text: redacted, then Slack's control characters escaped.
+    Everything user-, host- or alert-derived goes through this, so a process
+    name like `<!channel>` cannot ping anyone, nor `<http://evil|click>` link.
+    Redact whole `key=value` strings, not their halves (context is the key)."""
+    return mrkdwn_escape(redact(text))
+
+
+def mrkdwn_escape(text: str) -> str:
+    """Only the escaping (for text redacted already, or fixed)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -343,10 +358,9 @@ def list_message(items: Iterable[SnapshotSummary], host: str | None = None,
     items = list(items)[: MAX_BLOCKS - 3]
     title = f"Snapshots of {host}" if host else "Latest snapshots"
     if not items:
-        what = f" of {esc(host)}" if host else ""
-        take = esc(host) if host else "HOST"
-        text = f"No snapshots{what} yet — `/snapshot {take}` takes one."
-        return Message(text, [section(text)])
+        what = f" of {host}" if host else ""
+        text = f"No snapshots{what} yet — `/snapshot {host or 'HOST'}` takes one."
+        return Message(text, [section(esc(text))])
     blocks = [section(f"*{esc(title)}* (newest first)")]
     for s in items:
         counts = (f"{s.findings} findings ({s.critical} critical)" if s.findings

@@ -6,7 +6,13 @@ Slack refused the call (`SlackRejected`: not_in_channel, invalid_blocks — a
 retry would fail the same way). 429s are retried inside the client, honouring
 Retry-After, before anyone sees them. New top-level messages go through a
 per-channel pacer (Slack allows about one message per second per channel,
-with short bursts)."""
+with short bursts).
+
+Every text that leaves for Slack passes here. Blocks arrive built by
+bot/render with data escaped and redacted where it was interpolated; the
+plain texts (a message's fallback `text`, which notifications show and Slack
+parses for mentions, ephemeral explanations that echo what the user typed,
+upload comments) are escaped and redacted here, in one place: `_plain`."""
 
 from __future__ import annotations
 
@@ -28,7 +34,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.render.slack import Message
+from bot.redact import redact
+from bot.render.slack import Message, esc
 from bot.slack.metrics import Metrics
 from bot.slack.settings import SlackSettings
 
@@ -91,6 +98,12 @@ class Upload:
     title: str
 
 
+def _plain(text: str) -> str:
+    """A plain text as Slack must receive it: redacted, `&<>` escaped, so
+    `<!channel>` in a host's error or a typed argument reaches nobody."""
+    return esc(text)
+
+
 class SlackApi:
     def __init__(self, client: AsyncWebClient, settings: SlackSettings, metrics: Metrics) -> None:
         self.client = client
@@ -123,19 +136,21 @@ class SlackApi:
         if thread_ts is None:
             await self.pacer.wait(channel)
         data = await self._call("chat.postMessage", self.client.chat_postMessage(
-            channel=channel, text=msg.text, blocks=msg.blocks, thread_ts=thread_ts,
+            channel=channel, text=_plain(msg.text), blocks=msg.blocks, thread_ts=thread_ts,
             unfurl_links=False, unfurl_media=False))
         return str(data["ts"])
 
     async def update(self, channel: str, ts: str, msg: Message) -> None:
         await self._call("chat.update", self.client.chat_update(
-            channel=channel, ts=ts, text=msg.text, blocks=msg.blocks))
+            channel=channel, ts=ts, text=_plain(msg.text), blocks=msg.blocks))
 
     async def ephemeral(self, channel: str, user: str, text: str, *,
                         thread_ts: str | None = None, response_url: str | None = None) -> bool:
         """Best effort: an explanation that cannot be delivered is logged.
         chat.postEphemeral needs the bot in the channel; a slash command's or
-        a click's response_url does not, so it is the fallback."""
+        a click's response_url does not, so it is the fallback. `text` is
+        plain: it often echoes what the user typed."""
+        text = _plain(text)
         try:
             await self._call("chat.postEphemeral", self.client.chat_postEphemeral(
                 channel=channel, user=user, text=text, thread_ts=thread_ts))
@@ -164,9 +179,9 @@ class SlackApi:
                      comment: str) -> None:
         """files_upload_v2: getUploadURLExternal, upload, completeUploadExternal."""
         await self._call("files_upload_v2", self.client.files_upload_v2(
-            file_uploads=[{"filename": f.filename, "content": f.content, "title": f.title}
-                          for f in files],
-            channel=channel, thread_ts=thread_ts, initial_comment=comment))
+            file_uploads=[{"filename": redact(f.filename), "content": f.content,
+                           "title": redact(f.title)} for f in files],
+            channel=channel, thread_ts=thread_ts, initial_comment=_plain(comment)))
 
     async def usergroup_members(self, usergroup: str) -> set[str]:
         data = await self._call("usergroups.users.list",

@@ -98,4 +98,4 @@ class Authorizer:
         what = f"group `{group}`" if group else "hosts without a group"
         return Decision(False, (
             f"You may not {_VERBS[need]} {what} from this channel: no [[authz]] rule allows "
-            f"<@{user}> here{problem}. Ask whoever runs hostsnap to add one."))
+            f"you ({user}) here{problem}. Ask whoever runs hostsnap to add one."))

@@ -493,8 +493,9 @@ class HostsnapBot:
                 lines.append(f"{name}: closed")
             await self.store.audit(origin.actor, "unwarm", h.name, channel=origin.channel,
                                    closed=not left)
-        await self.reply(origin, render.Message(
-            "; ".join(lines), [render.section("\n".join(lines))]))
+        await self.reply(origin, render.Message(  # the fallback is plain text: no markup
+            "Warm sessions of " + ", ".join(h.name for h in hosts),
+            [render.section("\n".join(lines))]))
 
     async def _resolve_allowed(self, origin: Origin, targets: list[str]
                                ) -> list[InventoryHost] | None:

@@ -63,7 +63,7 @@ async def test_user_group_membership(bot_factory, fake: FakeSlack) -> None:
     fake.usergroups["SONCALL"] = ["UALICE"]
     bot = await bot_factory(authz=[AuthzRule(groups=["*"], channels=["*"], user_groups=["SONCALL", "UBOB"])])
     said = await refused(bot, fake, "localhost", user="UMALLORY")
-    assert "no [[authz]] rule allows <@UMALLORY> here" in said
+    assert "no [[authz]] rule allows you (UMALLORY) here" in said
     await fake.command("localhost", user="UALICE")
     await summary_of(fake)
     await bot.idle()
@@ -78,7 +78,7 @@ async def test_user_group_lookup_failing_denies_with_reason(bot_factory,
                                                              fake: FakeSlack) -> None:
     bot = await bot_factory(authz=[AuthzRule(groups=["*"], channels=["*"], user_groups=["SGONE"])])
     said = await refused(bot, fake, "localhost", user="UALICE")
-    assert "no [[authz]] rule allows <@UALICE> here (could not check membership of " \
+    assert "no [[authz]] rule allows you (UALICE) here (could not check membership of " \
            "user group SGONE: usergroups.users.list: no_such_subteam)" in said
 
 
