@@ -17,8 +17,13 @@ from pydantic import BaseModel, Field
 from collectors.analysis.dumptext import prepare
 from collectors.analysis.dumptofile import parse_json_dump, parse_text_dump
 from collectors.analysis.findings import Finding, sort_findings
-from collectors.analysis.goroutines import GoroutineDump, parse_debug1, parse_debug2
-from collectors.analysis.gorules import goroutine_findings
+from collectors.analysis.goroutines import (
+    GoroutineDump,
+    carried_time,
+    parse_debug1,
+    parse_debug2,
+)
+from collectors.analysis.gorules import go_findings
 from collectors.analysis.jstack import ThreadDump, parse_thread_dump
 from collectors.analysis.jvmseries import jvm_findings
 from collectors.analysis.thresholds import Thresholds
@@ -39,7 +44,7 @@ _DUMP_TO_FILE_TEXT = re.compile(r'\A\s*\d+\n\d{4}-\d\d-\d\dT[^\n]*\n[^\n]*\n\s*\
 _SA_THREAD = re.compile(r"(?m)^Thread (?:t@)?\d+: \(state = ")
 _DEADLOCKS_END = re.compile(r"(?m)^Found (?:\d+|one|a total of \d+) (?:Java-level )?deadlocks?\.")
 _JVM_THREAD = re.compile(r'(?m)^"[^"\n]*" (?:#\d+ |daemon |prio=|os_prio=)')
-_GO_HEADER = re.compile(r"(?m)^goroutine \d+ (?:gp=\S+ m=\S+ )?\[")
+_GO_HEADER = re.compile(r"(?m)^[ \t]*goroutine \d+ (?:gp=\S+ m=\S+ )?\[")  # goconvey indents
 _GO_DEBUG1 = re.compile(r"(?m)^(?:goroutine profile: total \d+|\d+ @ 0x[0-9a-f]+)")
 _JCMD_PID = re.compile(r"\A\s*\d+:\n")
 _FULL_DUMP = re.compile(r"(?m)^Full thread dump ")
@@ -186,6 +191,7 @@ def analyze_dumps(dumps: list[bytes], thresholds: Thresholds | None = None, *,
                 jvm.append(d)
                 jvm_labels.append(f"dump {i}" + (f".{k}" if len(parsed) > 1 else ""))
             else:
+                d.name, d.taken_at = f"dump {i}", carried_time(data)
                 go.append(d)
             warnings += [prefix + x for x in d.warnings]
     findings: list[Finding] = []
@@ -195,7 +201,9 @@ def analyze_dumps(dumps: list[bytes], thresholds: Thresholds | None = None, *,
             findings += found
             warnings += w
         if go:
-            findings += goroutine_findings([d for d in go if d.total] or go, t.goroutines)
+            found, w = go_findings([d for d in go if d.total] or go, None, t.goroutines)
+            findings += found
+            warnings += w
     except Exception as e:  # same contract as the parsers: a warning, never a crash
         warnings.append(f"rule error: {type(e).__name__}: {e}")
     summaries = [d.summary() for d in jvm] + [d.summary() for d in go]

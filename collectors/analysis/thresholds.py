@@ -72,13 +72,16 @@ class GoroutineThresholds(BaseModel):
     mutex_waiters_critical: int = 1000
     #: ...or critical once the longest wait reaches this (", N minutes")
     mutex_critical_minutes: int = 1
-    #: goroutines blocked at one channel operation (chan send / chan receive)
+    #: unused since a group's size alone proves no leak (kept: configs that set it load)
     leak_group_min: int = 100
     #: goroutines blocked forever (nil channel, select with no cases)
     leak_forever_min: int = 10
-    #: any channel/select wait this long, with at least leak_minutes_min_goroutines
+    #: a channel/select wait is a leak once this many goroutines of one stack have waited
+    #: leak_minutes (debug=2's ", N minutes"): a fresh pile is a worker pool, not a leak
     leak_minutes: int = 10
     leak_minutes_min_goroutines: int = 10
+    #: ...or once one stack's goroutines grew by this many across dumps, never shrinking
+    leak_growth_min: int = 20
     #: goroutines sharing one stack and state (not IO wait)
     identical_stack_min: int = 500
     #: goroutine count growth between the first and the last dump

@@ -61,6 +61,7 @@ async def test_700_time_wait_in_a_1000_port_range_on_a_live_host(host, tmp_path)
     try:
         v = (await svc.capture(svc.inventory.resolve([host.name])[0],
                                collectors=["network"])).snapshot
+        assert v is not None
         net = v.parsed["network"]
         assert net["port_range"] == [41000, 41999]
         assert 630 <= net["time_wait"] < 1000

@@ -232,8 +232,11 @@ async def test_mutex_pileup_captured_through_the_host(host, gosvc, tmp_path):
             assert pile.title.startswith(f"{endpoint}: 2 500 goroutines wait on mutex "
                                          f"{svc.mutex}")
             assert "main.(*quoteBook).push" in pile.title
-            (leak,) = _by_rule(v.finding_list, "GO_GOROUTINE_LEAK")
-            assert leak.data["goroutines"] == 300 and leak.data["site"] == "main.notifyAudit"
+            # the 300 blocked in chan send have waited seconds: no leak is proven yet
+            # (this test used to expect GO_GOROUTINE_LEAK on them)
+            assert _by_rule(v.finding_list, "GO_GOROUTINE_LEAK") == []
+            assert v.parsed["goroutines"]["endpoints"][0]["summary"]["states"][
+                "chan send"] == 300
 
             _, raw = await store.get_artifact(v.id, f"goroutines/127.0.0.1_{svc.port}.debug2.txt")
             assert raw.count(b"\ngoroutine ") >= 2800

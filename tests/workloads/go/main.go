@@ -4,6 +4,12 @@
 //	-mode=leak     goroutines leaked on channels, a nil channel, select{} and a WaitGroup
 //	-mode=grow     a handler that leaks goroutines on every tick (the count keeps growing)
 //	-mode=healthy  a small service that does its work
+//	-mode=chanleak goroutines leaked in chan receive at four sites: 200/150/100/50 (n ignored)
+//	-mode=pool     a worker pool of n goroutines idle in chan receive (normal, not a leak)
+//	-mode=leakgrow every tick, n more goroutines leak in chan receive at two sites
+//
+// -gcevery runs a GC periodically: a wait's ", N minutes" is only shown once a GC has
+// recorded when the goroutine blocked (the runtime forces one only every 2 minutes).
 //
 // It serves net/http/pprof on 127.0.0.1 (port printed as "READY <port>") and exits by
 // itself after -lifetime so no test run leaves it behind. Standard library only.
@@ -136,11 +142,67 @@ func healthyMode() {
 	}
 }
 
+// Four leak sites, one per function, so each is its own stack group.
+func awaitQuote(ch chan string)   { <-ch }
+func awaitAck(ch chan string)     { <-ch }
+func awaitReceipt(ch chan string) { <-ch }
+func awaitCancel(ch chan string)  { <-ch }
+
+func chanLeakMode() {
+	for i := 0; i < 200; i++ {
+		go awaitQuote(make(chan string))
+	}
+	for i := 0; i < 150; i++ {
+		go awaitAck(make(chan string))
+	}
+	for i := 0; i < 100; i++ {
+		go awaitReceipt(make(chan string))
+	}
+	for i := 0; i < 50; i++ {
+		go awaitCancel(make(chan string))
+	}
+}
+
+// poolWorker is a worker of a fixed-size pool: parked in chan receive between jobs.
+func poolWorker(jobs <-chan int) {
+	for j := range jobs {
+		_ = j * j
+	}
+}
+
+func poolMode(n int) {
+	jobs := make(chan int)
+	for i := 0; i < n; i++ {
+		go poolWorker(jobs)
+	}
+}
+
+func leakGrowMode(perTick int) {
+	go func() {
+		for {
+			for i := 0; i < perTick; i++ {
+				go awaitQuote(make(chan string))
+				go awaitAck(make(chan string))
+			}
+			time.Sleep(time.Second)
+		}
+	}()
+}
+
 func main() {
 	mode := flag.String("mode", "healthy", "mutex, leak, grow or healthy")
 	n := flag.Int("n", 1000, "goroutines to pile up")
 	lifetime := flag.Duration("lifetime", 5*time.Minute, "exit after this long")
+	gcEvery := flag.Duration("gcevery", 0, "run a GC this often (0: never)")
 	flag.Parse()
+	if *gcEvery > 0 {
+		go func() {
+			for {
+				time.Sleep(*gcEvery)
+				runtime.GC()
+			}
+		}()
+	}
 
 	switch *mode {
 	case "mutex":
@@ -151,6 +213,12 @@ func main() {
 		growMode(*n)
 	case "healthy":
 		healthyMode()
+	case "chanleak":
+		chanLeakMode()
+	case "pool":
+		poolMode(*n)
+	case "leakgrow":
+		leakGrowMode(*n)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", *mode)
 		os.Exit(2)
