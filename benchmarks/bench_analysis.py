@@ -2,6 +2,13 @@
 
     .venv/bin/python benchmarks/bench_analysis.py [--sizes 10000,30000,100000] [--runs 5]
         [--dumps DIR]
+    .venv/bin/python benchmarks/bench_analysis.py --whole [--runs 5] [--dumps DIR]
+        [--tdscope /tmp/peers/bin/tdscope] [--panicparse panicparse]
+
+--whole times whole processes as a user runs them, side by side in one run: the
+`hostsnap analyze` console script against tdscope (JVM) and `panicparse -aggressive`
+(Go), on a small dump, a 30 000-thread jstack, 100 000 and 300 000 goroutines (see
+benchmarks/README.md for installing the peers).
 
 The big dumps are real dumps scaled up: the script starts the workloads of
 tests/workloads/ (needs java/jcmd and go), takes one dump of each (or reads them from
@@ -25,12 +32,16 @@ import argparse
 import gc
 import os
 import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,12 +203,110 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+# --- whole processes, side by side -------------------------------------------------------
+
+@dataclass
+class Proc:
+    wall: float
+    cpu: float
+    rss_mib: float
+    code: int
+
+
+def run_once(cmd: list[str], timeout: float = 120) -> Proc:
+    """One whole process, output thrown away. CPU and peak RSS come from /usr/bin/time
+    (GNU time): a child forked from this big process would inherit its RSS high-water
+    mark (Linux keeps ru_maxrss across fork and exec)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        t0 = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", out.name, *cmd],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=timeout)
+        wall = time.perf_counter() - t0
+        user, sys_, rss_kb = out.read().split()[-3:]
+    return Proc(wall, float(user) + float(sys_), int(rss_kb) / 1024, p.returncode)
+
+
+def side_by_side(cmds: dict[str, list[str]], runs: int) -> dict[str, list[Proc]]:
+    """A warm-up of each, then the commands in turn (A B A B ...): drift hits both."""
+    for cmd in cmds.values():
+        run_once(cmd)
+    out: dict[str, list[Proc]] = {k: [] for k in cmds}
+    for _ in range(runs):
+        for k, cmd in cmds.items():
+            out[k].append(run_once(cmd))
+    return out
+
+
+def _mmm(xs: list[float], fmt: str) -> str:
+    return "/".join(format(x, fmt) for x in (min(xs), statistics.median(xs), max(xs)))
+
+
+def whole(args: argparse.Namespace) -> None:
+    jvm_real, go_real = capture(args.dumps)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    inputs = {"small jstack": scale_jvm(jvm_real, 9),
+              "jstack 30k threads": scale_jvm(jvm_real, 30000),
+              "goroutines 100k": scale_go(go_real, 100_000),
+              "goroutines 300k": scale_go(go_real, 300_000)}
+    files = {}
+    for name, data in inputs.items():
+        files[name] = work / (name.replace(" ", "-") + ".txt")
+        files[name].write_bytes(data)
+    hostsnap = str(Path(sys.executable).parent / "hostsnap")
+    peers = {"small jstack": ("tdscope", [args.tdscope, "summary"]),
+             "jstack 30k threads": ("tdscope", [args.tdscope, "summary"]),
+             "goroutines 100k": ("panicparse -aggressive", [args.panicparse, "-aggressive"]),
+             "goroutines 300k": ("panicparse -aggressive", [args.panicparse, "-aggressive"])}
+    print(f"whole processes, {args.runs} runs each after a warm-up, in turn; Python "
+          f"{sys.version.split()[0]}; {os.cpu_count()} CPUs; load average {load()}")
+    print("figures: min/median/max; ratio = hostsnap's median / the peer's median")
+    print(f"{'input':20} {'MB':>6} {'command':24} {'wall s':>20} {'CPU s':>20} "
+          f"{'peak RSS MiB':>18} {'exit':>5}")
+    medians: dict[str, dict[str, float]] = {}
+    for name, path in files.items():
+        peer_name, peer = peers[name]
+        cmds = {"hostsnap analyze": [hostsnap, "analyze", str(path)]}
+        if shutil.which(peer[0]):
+            cmds[peer_name] = [*peer, str(path)]
+        res = side_by_side(cmds, args.runs)
+        mb = path.stat().st_size / 1e6
+        for k, ps in res.items():
+            print(f"{name:20} {mb:>6.1f} {k:24} {_mmm([p.wall for p in ps], '.3f'):>20} "
+                  f"{_mmm([p.cpu for p in ps], '.3f'):>20} "
+                  f"{_mmm([p.rss_mib for p in ps], '.0f'):>18} "
+                  f"{','.join(sorted({str(p.code) for p in ps})):>5}")
+            medians[f"{name}|{k}"] = {
+                "wall": statistics.median(p.wall for p in ps),
+                "cpu": statistics.median(p.cpu for p in ps),
+                "rss": statistics.median(p.rss_mib for p in ps)}
+        if len(res) == 2:
+            a, b = (medians[f"{name}|{k}"] for k in res)
+            print(f"{'':20} {'':>6} {'ratio hostsnap/peer':24} {a['wall'] / b['wall']:>20.2f} "
+                  f"{a['cpu'] / b['cpu']:>20.2f} {a['rss'] / b['rss']:>18.2f}")
+    t1 = medians["goroutines 100k|hostsnap analyze"]["wall"]
+    t3 = medians["goroutines 300k|hostsnap analyze"]["wall"]
+    small = medians["small jstack|hostsnap analyze"]["wall"]
+    print(f"linearity, hostsnap: 300k/100k goroutines = {t3 / t1:.2f}x; minus the small "
+          f"dump's time (start-up): {(t1 - small) / 1e5 * 1e6:.1f} and "
+          f"{(t3 - small) / 3e5 * 1e6:.1f} µs per goroutine")
+    print(f"load average after: {load()}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10000,30000,100000")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dumps", type=Path, help="read the real dumps from / save them to DIR")
+    ap.add_argument("--whole", action="store_true", help="whole processes vs the peers")
+    ap.add_argument("--work", default="/tmp/hostsnap-bench", help="--whole writes inputs here")
+    ap.add_argument("--tdscope", default="/tmp/peers/bin/tdscope")
+    ap.add_argument("--panicparse", default="panicparse")
     args = ap.parse_args()
+    if args.whole:
+        whole(args)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     jvm_real, go_real = capture(args.dumps)
     print(f"real dumps: {len(jvm_real)} JVM ({sum(len(d) for d in jvm_real) // 1000} kB), "
