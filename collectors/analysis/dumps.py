@@ -44,7 +44,8 @@ _DUMP_TO_FILE_TEXT = re.compile(r'\A\s*\d+\n\d{4}-\d\d-\d\dT[^\n]*\n[^\n]*\n\s*\
 _SA_THREAD = re.compile(r"(?m)^Thread (?:t@)?\d+: \(state = ")
 _DEADLOCKS_END = re.compile(r"(?m)^Found (?:\d+|one|a total of \d+) (?:Java-level )?deadlocks?\.")
 _JVM_THREAD = re.compile(r'(?m)^"[^"\n]*" (?:#\d+ |daemon |prio=|os_prio=)')
-_GO_HEADER = re.compile(r"(?m)^[ \t]*goroutine \d+ (?:gp=\S+ m=\S+ )?\[")  # goconvey indents
+# indented (goconvey); `gp=… m=… mp=…` in Go 1.23+ crash output
+_GO_HEADER = re.compile(r"(?m)^[ \t]*goroutine \d+ (?:gp=\S+ m=\S+ (?:mp=\S+ )?)?\[")
 _GO_DEBUG1 = re.compile(r"(?m)^(?:goroutine profile: total \d+|\d+ @ 0x[0-9a-f]+)")
 _JCMD_PID = re.compile(r"\A\s*\d+:\n")
 _FULL_DUMP = re.compile(r"(?m)^Full thread dump ")

@@ -63,3 +63,28 @@ def test_elided_frames_are_a_deep_stack_not_a_cut_one():
     (c,), _ = parse_dump("\n".join(cut) + "\n")
     assert isinstance(c, GoroutineDump)
     assert c.truncated
+
+
+def test_go123_crash_headers_handmade():
+    """Hand-written after Go 1.23+'s GOTRACEBACK=crash output (no third-party fixture of
+    it with a known licence): `gp= m= mp=` between the id and the state."""
+    text = ("fatal error: out of memory\n\n"
+            "goroutine 1 gp=0xc000002380 m=6 mp=0xc0002e4808 [running]:\n"
+            "runtime.throw({0x247d3ca?, 0xc0002e4808?})\n"
+            "\truntime/panic.go:1101 +0x48 fp=0xc00166c4b0 sp=0xc00166c480 pc=0x4780e8\n"
+            "main.main()\n"
+            "\t/src/app/main.go:12 +0x1d fp=0xc00166c4d0 sp=0xc00166c4b0 pc=0x4780f0\n\n"
+            "goroutine 7 gp=0xc000003880 m=nil [chan receive, 3 minutes]:\n"
+            "main.worker(0xc000020060)\n"
+            "\t/src/app/main.go:30 +0x25 fp=0xc00166c5d0 sp=0xc00166c5b0 pc=0x4781f0\n"
+            "created by main.main in goroutine 1\n"
+            "\t/src/app/main.go:10 +0x3c fp=0xc00166c5f0 sp=0xc00166c5d0 pc=0x478200\n")
+    (d,), warnings = parse_dump(text.encode())
+    assert isinstance(d, GoroutineDump) and warnings == []
+    assert d.panic == "fatal error: out of memory" and d.warnings == []
+    assert [(g.id, g.state, g.minutes, g.stack.funcs) for g in d.goroutines] == [
+        (1, "running", 0, ("runtime.throw", "main.main")),
+        (7, "chan receive", 3, ("main.worker",))]
+    assert d.goroutines[1].stack.created_by == "main.main"
+    assert d.goroutines[1].stack.files == ("/src/app/main.go:30 +0x25",
+                                           "/src/app/main.go:10 +0x3c")
