@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from sqlalchemy.exc import (
@@ -47,6 +47,8 @@ CHUNK = 64 * 1024
 INLINE_PARSE = 64 * 1024
 #: how long a body waits for a free slot among max_unverified_bodies
 SLOT_WAIT_S = 1.0
+#: refusals of one receiver for one reason are logged once per this
+LOG_EVERY_S = 10.0
 #: SQLSTATE classes meaning "the database is not there" (PostgreSQL):
 #: connection exception, insufficient resources, operator intervention
 UNREACHABLE_SQLSTATES = ("08", "53", "57")
@@ -57,6 +59,8 @@ class Intake:
     #: bodies being read before their sender is verified (HMAC)
     unverified: asyncio.Semaphore
     offload: Offload
+    #: (receiver, reason) -> (when last logged, refusals not logged since)
+    logged: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
 
 
 INTAKE: web.AppKey[Intake] = web.AppKey("alert_intake", Intake)
@@ -183,8 +187,19 @@ async def _read(request: web.Request, limit: int, timeout: float) -> bytes:
 def _rejected(svc: AlertService, request: web.Request, name: str, e: Rejected
               ) -> web.Response:
     svc.metrics.inc("hostsnap_alert_rejected_total", receiver=name, reason=e.reason)
-    log.warning("alert webhook %s from %s refused (%d): %s", name, request.remote,
-                e.status, e.message)
+    # one line per receiver and reason per LOG_EVERY_S: whoever can reach the
+    # port must not be able to fill the disk (the metric counts every refusal)
+    intake = request.app[INTAKE]
+    key = (name, e.reason)
+    now = time.monotonic()
+    last, hushed = intake.logged.get(key, (0.0, 0))
+    if now - last < LOG_EVERY_S:
+        intake.logged[key] = (last, hushed + 1)
+    else:
+        intake.logged[key] = (now, 0)
+        more = f" ({hushed} more refused for this since)" if hushed else ""
+        log.warning("alert webhook %s from %s refused (%d): %s%s", name, request.remote,
+                    e.status, e.message, more)
     return _error(e.status, e.message, e.headers)
 
 

@@ -262,7 +262,8 @@ def _head(path: str, headers: dict[str, str], length: int = 100_000) -> str:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_slow_bodies_are_bounded_in_number_and_time(
-        replicas, http: aiohttp.ClientSession) -> None:  # noqa: F811
+        replicas, http: aiohttp.ClientSession,  # noqa: F811
+        caplog: pytest.LogCaptureFixture) -> None:
     bot: Replica = await replicas(alert_settings(body_timeout=2.0, max_unverified_bodies=32))
     port = bot.running.port
     stamp = str(int(time.time()))
@@ -288,6 +289,15 @@ async def test_slow_bodies_are_bounded_in_number_and_time(
                      "HTTP/1.1 503 Service Unavailable": 268}, count
     assert slowest < 4.0
     assert grown_while_open < 40, grown_while_open
+    # the refusals are counted, and logged once per reason (not 300 lines)
+    logged = [r.getMessage() for r in caplog.records if r.name == "bot.alerts.web"]
+    assert sorted(m.split(": ", 1)[1] for m in logged) == [
+        "body not received within 2 s (alerts.body_timeout)",
+        "too many webhook bodies being received; retry later"], logged
+    async with http.get(f"http://127.0.0.1:{port}/metrics") as m:
+        metrics = await m.text()
+    assert 'hostsnap_alert_rejected_total{reason="busy",receiver="grafana"} 268' in metrics
+    assert 'hostsnap_alert_rejected_total{reason="timeout",receiver="grafana"} 32' in metrics
     # 300 connections arriving at once are 300 requests for aiohttp to take in:
     # a burst (~0.1-0.3 s here, 2 shared cores), never a stall of the bot
     assert max(health) < 0.5 and lag.worst < 0.5
@@ -436,3 +446,23 @@ async def test_arbitrary_payloads_never_5xx_and_refusals_record_nothing(
     assert seen.get(200, 0) >= 30 and seen.get(400, 0) >= 30, seen  # both kinds exercised
     async with bot.send.session.get(bot.send.base + "/healthz") as h:
         assert h.status == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_data_the_database_refuses_is_500_not_503(
+        replicas, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    """503 tells senders the database is away (retry, page someone about the
+    database); a value PostgreSQL refuses is not that. Here a channel longer
+    than its column (SQLite would not check) makes every decision fail."""
+    long = "C" + "0" * 40
+    bot: Replica = await replicas(alert_settings(routes=[Route(name="all", channel=long)]))
+    with caplog.at_level(logging.ERROR, logger="bot.alerts.web"):
+        r = await bot.send.am(am_payload(am_alert("HostThreadsNearLimit",
+                                                  instance="localhost:9100")))
+    assert (r.status, r.error) == (500, "internal error; not recorded (details in hostsnap's "
+                                        "log)")
+    (rec,) = [rec for rec in caplog.records if rec.name == "bot.alerts.web"]
+    assert rec.exc_info and "value too long" in str(rec.exc_info[1])
+    await bot.idle()
+    assert await bot.snapshots() == 0
