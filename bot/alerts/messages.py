@@ -35,7 +35,8 @@ def _lasted(start: datetime | None, end: datetime) -> str:
 def _link(url: str, label: str) -> str:
     """A Slack link only for http(s) URLs; <, > and | would break out of it.
     A token in its query string is redacted; & is escaped, as Slack asks."""
-    if not url.startswith(("http://", "https://")) or any(c in url for c in "<>| \n"):
+    if not url.startswith(("http://", "https://")) or any(
+            c in "<>|" or c.isspace() or not c.isprintable() for c in url):
         return ""
     return f"<{redact(url).replace('&', '&amp;')}|{label}>"
 

@@ -113,8 +113,9 @@ def chunks(text: str, limit: int) -> list[str]:
 
 
 def section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
+    # empty evidence would be an empty text: Slack refuses the whole message
     b: dict[str, Any] = {"type": "section",
-                         "text": {"type": "mrkdwn", "text": cut(text, MAX_SECTION)}}
+                         "text": {"type": "mrkdwn", "text": cut(text, MAX_SECTION) or "—"}}
     if accessory:
         b["accessory"] = accessory
     return b
@@ -134,7 +135,8 @@ def code_sections(text: str, title: str = "") -> list[dict[str, Any]]:
 
 def context(*texts: str) -> dict[str, Any]:
     return {"type": "context", "elements": [
-        {"type": "mrkdwn", "text": cut(t, MAX_SECTION)} for t in texts[:MAX_CONTEXT_ELEMENTS]]}
+        {"type": "mrkdwn", "text": cut(t, MAX_SECTION) or "—"}
+        for t in texts[:MAX_CONTEXT_ELEMENTS]]}
 
 
 def button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
