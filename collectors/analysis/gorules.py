@@ -195,7 +195,8 @@ def timelines(dumps: list[GoroutineDump], names: list[str] | None = None
     for m in merged:
         why = ""
         for p in procs:
-            why = _other_process(p[-1], m)
+            # against every dump of it: a debug=1 has no ids to compare with a debug=2
+            why = next((w for w in (_other_process(x, m) for x in p) if w), "")
             if not why:
                 p.append(m)
                 break
