@@ -29,7 +29,7 @@ from bot.render.terminal import (
     runtime_tables,
     snapshots_table,
 )
-from bot.render.text import assemble, cell, json_dumps, json_text
+from bot.render.text import assemble, cell, json_dumps, json_text, safe_text
 from bot.store.db import DatabaseError, head_revision, make_engine, upgrade
 from bot.store.service import SnapshotNotFound, Store
 from collectors import registry
@@ -264,7 +264,9 @@ def show(
         if raw:
             meta, data = await store.get_artifact(snapshot_id, raw)
             await store.audit(_actor(), "view_raw", meta.name, snapshot_id=snapshot_id)
-            sys.stdout.buffer.write(data)
+            if sys.stdout.isatty():  # a terminal obeys escape sequences: show them instead
+                data = safe_text(data.decode(errors="replace"), multiline=True).encode()
+            sys.stdout.buffer.write(data)  # piped or redirected: the bytes as stored
             sys.stdout.flush()
             return
         v = await store.get_snapshot(snapshot_id)
@@ -406,7 +408,7 @@ def main() -> None:
         msg = " ".join(e.format_message().split())
         hint = f" (`{ctx.command_path} --help` for usage)" if ctx is not None else ""
         if msg:  # empty when the help was shown instead (no arguments at all)
-            print(f"error: {msg}{hint}", file=sys.stderr)
+            print(f"error: {safe_text(msg)}{hint}", file=sys.stderr)  # msg quotes argv
         sys.exit(e.exit_code)
     except typer.Abort:
         print("aborted", file=sys.stderr)

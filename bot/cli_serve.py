@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from bot.config import ConfigError, load_settings
+from bot.render.text import safe_text
 from bot.store.db import DatabaseError
 
 
@@ -38,7 +39,7 @@ def register(app: typer.Typer) -> None:
         try:
             settings = load_settings(config)
         except ConfigError as e:
-            typer.echo(f"error: {e}", err=True)
+            typer.echo(f"error: {safe_text(e)}", err=True)
             raise typer.Exit(2) from None
         update: dict[str, object] = {}
         if mode:
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
         try:
             asyncio.run(main())
         except (ServeError, DatabaseError) as e:
-            typer.echo(f"error: {e}", err=True)
+            typer.echo(f"error: {safe_text(e)}", err=True)
             raise typer.Exit(2 if isinstance(e, ServeError) else 1) from None
 
 

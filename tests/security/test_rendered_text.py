@@ -47,6 +47,7 @@ from bot.store.service import Store
 from bot.store.views import ArtifactView, CollectorView, SnapshotSummary, SnapshotView
 from collectors.analysis.dumps import CountDelta, DumpAnalysis, DumpDiff, GroupDelta
 from collectors.analysis.findings import CodeBlock, Finding, Severity, TableBlock, TextBlock
+from collectors.base import Artifact, CollectorResult, Status
 
 EXAMPLES = 300
 HOSTILE = ["[", "]", "[/x]", "[/10.0.0.1:8080]", "[bold]", "x[bold]y", "[/]", "[red]",
@@ -313,3 +314,67 @@ async def test_alerts_lists_hostile_alert_names_verbatim(tmp_path: Path) -> None
     code, out, err = await _hostsnap("alerts", "--host", "[/nope]\x1b[2J", env=env)
     assert code == 0 and "no alerts for [/nope]\\x1b[2J received yet" in out, err
     assert "see `[alerts]` in the README" in out  # a literal, not a tag
+
+
+async def _stored_hostile_snapshot(url: str) -> str:
+    """A snapshot as a hostile host would leave it: every text it wrote is data."""
+    store = await Store.open(url)
+    try:
+        sid = await store.create_snapshot(f"web[/x]{ESCAPES}", group="g[bold]")
+        f = Finding(rule="THREADS", severity=Severity.CRITICAL,
+                    title=f"pool Thread[/10.0.0.1:8080]{ESCAPES} near its limit",
+                    hint="x[bold]y", evidence=[TableBlock(headers=["thread"],
+                                                          rows=[[f"x[bold]y{ESCAPES}"]])])
+        await store.add_result(sid, CollectorResult(
+            collector="jvm", status=Status.PARTIAL, error=f"jcmd said [/red]{ESCAPES}",
+            artifacts=[Artifact(f"dump[/x]{ESCAPES}.txt", b"line1\x1b[2J\x1b]0;t\x07\n")],
+            findings=[f]))
+        await store.finish_snapshot(sid)
+        return sid
+    finally:
+        await store.close()
+
+
+async def test_show_list_and_raw_of_a_hostile_snapshot(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/db.sqlite"
+    sid = await _stored_hostile_snapshot(url)
+    env = {"HOSTSNAP_DATABASE_URL": url, "XDG_CONFIG_HOME": str(tmp_path / "none")}
+    shown = "\\x1b]0;pwned\\x07\\x1b[2J\\x9b2J\\r"
+    code, out, err = await _hostsnap("show", sid, env=env)
+    assert code == 0, err
+    for s in (f"web[/x]{shown}", f"Thread[/10.0.0.1:8080]{shown} near its limit", "x[bold]y",
+              f"x[bold]y{shown}", f"jcmd said [/red]{shown}", f"dump[/x]{shown}.txt"):
+        assert s in out, (s, out)
+    _no_data_escapes(out)
+    code, out, err = await _hostsnap("list", env=env)
+    assert code == 0 and f"web[/x]{shown}" in out, err
+    _no_data_escapes(out)
+    name = f"dump[/x]{ESCAPES}.txt"
+    # piped: the bytes as stored (a file, a pager that knows them)
+    code, out, _ = await _hostsnap("show", sid, "--raw", name, env=env)
+    assert out == "line1\x1b[2J\x1b]0;t\x07\n"
+    # on a terminal: shown, not obeyed
+    main, sub = os.openpty()
+    try:
+        p = await asyncio.create_subprocess_exec(
+            HOSTSNAP, "show", sid, "--raw", name, stdout=sub, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, **env})
+        os.close(sub)
+        _, err_b = await asyncio.wait_for(p.communicate(), 60)
+        assert p.returncode == 0, err_b
+        tty = await asyncio.to_thread(os.read, main, 65536)
+    finally:
+        os.close(main)
+    assert tty.decode() == "line1\\x1b[2J\\x1b]0;t\\x07\r\n"  # the pty turns \n into \r\n
+
+
+async def test_errors_quoting_what_was_typed(tmp_path: Path) -> None:
+    """Error lines quote ids and arguments: shown, not obeyed (nor parsed as markup)."""
+    env = {"HOSTSNAP_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
+           "XDG_CONFIG_HOME": str(tmp_path / "none")}
+    code, _, err = await _hostsnap("show", "[/x]\x1b]0;t\x07", env=env)
+    assert code == 2 and "[/x]\\x1b]0;t\\x07" in err, err
+    _no_data_escapes(err)
+    code, _, err = await _hostsnap("list", "--x[/y]\x1b[2J", env=env)  # a usage error
+    assert code == 2 and "No such option: --x[/y]\\x1b[2J" in err, err
+    _no_data_escapes(err)
