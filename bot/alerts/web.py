@@ -28,6 +28,7 @@ from sqlalchemy.exc import (
     DisconnectionError,
     InterfaceError,
     OperationalError,
+    SQLAlchemyError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -37,6 +38,7 @@ from bot.alerts.payloads import Malformed, parse, shown
 from bot.alerts.service import AlertService
 from bot.alerts.settings import AlertSettings
 from bot.slack.bot import HostsnapBot
+from bot.web import PING
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ LOG_EVERY_S = 10.0
 #: SQLSTATE classes meaning "the database is not there" (PostgreSQL):
 #: connection exception, insufficient resources, operator intervention
 UNREACHABLE_SQLSTATES = ("08", "53", "57")
+#: how long the database may take to answer "are you there?" after an error
+PING_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -104,7 +108,7 @@ async def receive(request: web.Request) -> web.Response:
         auth.check_headers(request.headers)
         if request.content_type != "application/json":
             raise Rejected(415, "Content-Type must be application/json, not "
-                                f"{request.content_type[:64]}", "content_type")
+                                f"{shown(request.content_type)}", "content_type")
         if auth.verifies_body:
             async with _slot(intake.unverified):
                 body = await _read(request, settings.max_body, settings.body_timeout)
@@ -123,7 +127,7 @@ async def receive(request: web.Request) -> web.Response:
     try:
         outcomes = await svc.handle(alerts)
     except Exception as e:
-        if _unreachable(e):
+        if await _unreachable(request, e):
             log.error("alerts from %s not recorded: database unavailable: %s", name, e)
             return _error(503, "database unavailable; nothing was recorded, retry later")
         # a bug or data the database refused: answered 500, not 503, which
@@ -131,22 +135,36 @@ async def receive(request: web.Request) -> web.Response:
         # webhook is not refused either: its alerts may share a batch
         # (one INSERT) with the one at fault
         log.exception("alerts from %s not recorded", name)
-        return _error(500, "internal error; not recorded (details in hostsnap's log)")
+        return _error(500, "internal error; alerts not handled (details in hostsnap's log)")
     svc.metrics.observe("hostsnap_alert_webhook_seconds", time.perf_counter() - t0,
                         receiver=name)
     return web.json_response({"ok": True, "received": len(alerts),
                               "alerts": [o.json() for o in outcomes]})
 
 
-def _unreachable(e: Exception) -> bool:
+async def _unreachable(request: web.Request, e: Exception) -> bool:
     """The database is away (a retry later will do), as opposed to a bug or
-    data it refused (a retry would fail the same way)."""
+    data it refused (a retry would fail the same way). The error says so, or
+    else the database is asked: a dropped connection shows as odd errors
+    (asyncpg: "cannot switch to state 12"), and it is the next connection
+    that tells."""
     if isinstance(e, (OSError, TimeoutError, PoolTimeout, DisconnectionError,
                       OperationalError, InterfaceError)):
         return True
+    if not isinstance(e, SQLAlchemyError):
+        return False  # ours
     if isinstance(e, DBAPIError):
-        code = str(getattr(e.orig, "sqlstate", None) or getattr(e.orig, "pgcode", None) or "")
-        return e.connection_invalidated or code[:2] in UNREACHABLE_SQLSTATES
+        code = str(getattr(e.orig, "sqlstate", None) or "")
+        if e.connection_invalidated or code[:2] in UNREACHABLE_SQLSTATES:
+            return True
+    ping = request.app.get(PING)
+    if ping is None:
+        return False
+    try:
+        async with asyncio.timeout(PING_TIMEOUT_S):
+            await ping()
+    except Exception:
+        return True
     return False
 
 
@@ -192,7 +210,7 @@ def _rejected(svc: AlertService, request: web.Request, name: str, e: Rejected
     intake = request.app[INTAKE]
     key = (name, e.reason)
     now = time.monotonic()
-    last, hushed = intake.logged.get(key, (0.0, 0))
+    last, hushed = intake.logged.get(key, (now - LOG_EVERY_S, 0))
     if now - last < LOG_EVERY_S:
         intake.logged[key] = (last, hushed + 1)
     else:

@@ -260,6 +260,7 @@ def _head(path: str, headers: dict[str, str], length: int = 100_000) -> str:
     return "\r\n".join(lines) + "\r\n\r\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_slow_bodies_are_bounded_in_number_and_time(
         replicas, http: aiohttp.ClientSession,  # noqa: F811
@@ -409,6 +410,7 @@ def _request(receiver: str, doc: Any) -> tuple[str, bytes, dict[str, str]]:
     return "/alerts/hooks", body, {**JSON, "Authorization": f"Basic {cred}"}
 
 
+@pytest.mark.slow
 async def test_arbitrary_payloads_never_5xx_and_refusals_record_nothing(
         replicas, fake: FakeSlack) -> None:  # noqa: F811
     # every alert routes to a capture; no host is in the inventory (no localhost)
@@ -460,9 +462,26 @@ async def test_data_the_database_refuses_is_500_not_503(
     with caplog.at_level(logging.ERROR, logger="bot.alerts.web"):
         r = await bot.send.am(am_payload(am_alert("HostThreadsNearLimit",
                                                   instance="localhost:9100")))
-    assert (r.status, r.error) == (500, "internal error; not recorded (details in hostsnap's "
-                                        "log)")
+    assert (r.status, r.error) == (500, "internal error; alerts not handled (details in "
+                                        "hostsnap's log)")
     (rec,) = [rec for rec in caplog.records if rec.name == "bot.alerts.web"]
     assert rec.exc_info and "value too long" in str(rec.exc_info[1])
     await bot.idle()
     assert await bot.snapshots() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_database_that_refuses_connections_is_503(replicas, pg_url: str) -> None:  # noqa: F811
+    bot: Replica = await replicas()
+    name = pg_url.rsplit("/", 1)[1]
+    _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    _pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    try:
+        for i in range(3):  # a pooled connection found dead, then new ones refused
+            r = await bot.send.am(am_payload(am_alert("HostThreadsNearLimit",
+                                                      instance=f"web-{i}:9100")))
+            assert (r.status, r.error) == (503, "database unavailable; nothing was recorded, "
+                                                "retry later"), r
+    finally:
+        _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
