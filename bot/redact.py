@@ -83,11 +83,12 @@ def _pem_sub(m: re.Match[bytes]) -> bytes:
 # --- rules on one line ----------------------------------------------------------------
 
 # scheme://user:password@host; the password may hold '/', ':' and '@' (the last '@'
-# before the host wins). host:port/... is not userinfo.
+# before the host wins). host:port/... is not userinfo. Anchored on the literal '://'
+# and bounded, so a long line of near-URLs stays linear.
 _URL = re.compile(
-    r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s\x00/:\"'<>]*:"
+    r"(?<=[A-Za-z0-9])://[^\s\x00/:\"'<>]{0,256}:"
     r"(?!\d{1,5}(?:[/\s\x00\"'<>]|$))"
-    r"(?P<pw>[^\s\x00@\"'<>]*(?:@[^\s\x00@/\"'<>?#]*)*)@(?=[^\s\x00@/\"'<>])"
+    r"(?P<pw>[^\s\x00@\"'<>]{0,256}(?:@[^\s\x00@/\"'<>?#]{0,256}){0,8})@(?=[^\s\x00@/\"'<>])"
 )
 # Oracle style user/password@db
 _ORACLE = re.compile(
@@ -217,39 +218,37 @@ def _secret_name(key: str, context: str) -> bool:
     return False
 
 
+_QUOTED = {q: re.compile(rf"{q}(?:[^{q}\\\n]|\\.)*{q}?") for q in "\"'"}
+_ENV_VALUE = re.compile(r"[^\x00\n]*")
+_HEADER_END = {q: re.compile(f"[\x00\n{q}]") for q in ("", "\"", "'", "\"'")}
+_SCHEME = re.compile(r"([A-Za-z][\w\-]*)([ \t]+)(\S.*)")
+_COOKIE = re.compile(r"([^=;\s]+)=([^;\s\x00]*)")
+
+
 def _quoted_end(line: str, start: int) -> int:
     """End (after the closing quote) of the quoted string at start; the line end if open."""
-    q = line[start]
-    i = start + 1
-    n = len(line)
-    while i < n:
-        c = line[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == q:
-            return i + 1
-        if c == "\n":
-            return i
-        i += 1
-    return n
+    return _QUOTED[line[start]].match(line, start).end()  # type: ignore[union-attr]
 
 
-def _rest_end(line: str, start: int) -> int:
+def _rest_end(line: str, start: int, quotes: str = "\"'") -> int:
     """End of a header value: the line, a NUL or a closing quote."""
-    m = re.compile(r"[\x00\n\"']").search(line, start)
+    m = _HEADER_END[quotes].search(line, start)
     return m.start() if m else len(line)
 
 
 def _strip_closers(v: str) -> str:
-    # password=abc) inside Config(password=abc): the ')' is structure, not value
-    while v and v[-1] in ")]}" and v.count(v[-1]) > v.count({")": "(", "]": "[", "}": "{"}[v[-1]]):
-        v = v[:-1]
-    return v
+    """password=abc) inside Config(password=abc): the ')' is structure, not value."""
+    end = len(v)
+    for close, open_ in ((")", "("), ("]", "["), ("}", "{")):
+        extra = v.count(close) - v.count(open_)
+        while extra > 0 and end and v[end - 1] == close:
+            end -= 1
+            extra -= 1
+    return v[:end]
 
 
 class _Line:
-    """Collects replacements (start, end, text) on one line, then applies them."""
+    """Collects the spans to mask on one line, then masks them."""
 
     def __init__(self, line: str) -> None:
         self.line = line
@@ -310,12 +309,10 @@ def _names(ln: _Line) -> None:
         lkey = key.lower()
         vs = m.end()
         if lkey in ("authorization", "proxy-authorization") and not space_sep:
-            _auth_header(ln, vs, before if before in "\"'" else "")
-            pos = vs
+            pos = _auth_header(ln, vs, before if before in "\"'" else "")
             continue
         if lkey in ("cookie", "set-cookie") and ":" in sep:
-            _cookie_header(ln, vs, first_only=lkey == "set-cookie")
-            pos = vs
+            pos = _cookie_header(ln, vs, first_only=lkey == "set-cookie")
             continue
         if not _secret_name(key, context):
             continue
@@ -332,7 +329,7 @@ def _names(ln: _Line) -> None:
             ve = _quoted_end(line, vs)
         elif (sep == "=" and before in "\x00\n" and
               _ENV_NAME.fullmatch(key)):
-            ve = vs + len(re.compile(r"[^\x00\n]*").match(line, vs).group())  # type: ignore[union-attr]
+            ve = _ENV_VALUE.match(line, vs).end()  # type: ignore[union-attr]
         elif flag:  # --password=a;b,c: an argv entry ends at whitespace or NUL only
             ve = vs + len(_strip_closers(_ARG.match(line, vs).group()))  # type: ignore[union-attr]
         else:
@@ -355,7 +352,7 @@ def _names(ln: _Line) -> None:
         pos = max(pos, ve)
 
 
-def _auth_header(ln: _Line, vs: int, enclosing: str) -> None:
+def _auth_header(ln: _Line, vs: int, enclosing: str) -> int:
     """Authorization: <scheme> <credentials>: the scheme stays. The value runs to the
     line's end, or to the quote that encloses the whole header (curl -H '...')."""
     line = ln.line
@@ -363,38 +360,54 @@ def _auth_header(ln: _Line, vs: int, enclosing: str) -> None:
         end = _quoted_end(line, vs)
         vs, ve = vs + 1, end - (1 if line[end - 1] == line[vs] and end - 1 > vs else 0)
     else:
-        stop = re.compile("[\x00\n" + enclosing + "]").search(line, vs)
-        ve = stop.start() if stop else len(line)
+        ve = _rest_end(line, vs, enclosing)
     value = line[vs:ve]
-    m = re.match(r"([A-Za-z][\w\-]*)([ \t]+)(\S.*)", value)
+    m = _SCHEME.match(value)
     if m and m.group(1).lower() in _AUTH_SCHEMES:
         ln.mask(vs + m.start(3), vs + len(value.rstrip()))
     else:
         ln.mask(vs, vs + len(value.rstrip()))
+    return max(ve, vs + 1)  # the header's value is done: go on after it
 
 
-def _cookie_header(ln: _Line, vs: int, first_only: bool) -> None:
+def _cookie_header(ln: _Line, vs: int, first_only: bool) -> int:
+    """Cookie: a=x; b=y masks x and y (the names stay); Set-Cookie only the first."""
     ve = _rest_end(ln.line, vs)
-    for m in re.finditer(r"([^=;\s]+)=([^;\s\x00]*)", ln.line[vs:ve]):
-        ln.mask(vs + m.start(2), vs + m.end(2))
+    for m in _COOKIE.finditer(ln.line, vs, ve):
+        ln.mask(m.start(2), m.end(2))
         if first_only:
-            return
+            break
+    return max(ve, vs + 1)
 
 
 # commands whose short flag carries the password: (command, flag forms)
 # attached: -pSECRET; spaced: -p SECRET. Only after the command word and before the
 # next command in a pipeline; sshpass: the first one only (then ssh -p is a port).
-_CMD_FLAGS: list[tuple[re.Pattern[str], str, bool, bool, bool]] = [
-    # command, flag, attached, spaced, first only
-    (re.compile(r"\b(?:mysql\w*|mariadb\w*)"), "p", True, False, False),
-    (re.compile(r"\bsshpass\b"), "p", True, True, True),
-    (re.compile(r"\bmongo(?:sh|dump|restore|export|import)?\b"), "p", True, True, False),
-    (re.compile(r"\b(?:docker|podman|buildah|skopeo|helm)\b[^|;]*?\blogin\b"),
-     "p", False, True, False),
-    (re.compile(r"\bredis-cli\b"), "a", True, True, False),
-    (re.compile(r"\b(?:sqlcmd|osql|bcp|zip|unzip)\b"), "P", True, True, False),
-    (re.compile(r"\b7z\b"), "p", True, False, False),
-    (re.compile(r"\bldap\w+\b"), "w", True, True, False),
+def _cmd(names: str, flag: str, attached: bool, spaced: bool
+         ) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The command (a whole argv word, maybe with its path) and its password flag."""
+    forms = []
+    if attached:
+        forms.append(rf"-{flag}(?P<pw>[^\s\x00]+)")
+    if spaced:
+        forms.append(rf"-{flag}[\s\x00]+(?P<pw2>[^\s\x00\-][^\s\x00]*)")
+    return (re.compile(rf"(?:^|(?<=[\s\x00/]))(?:{names})(?=[\s\x00]|$)"),
+            re.compile(rf"(?<=[\s\x00])(?:{'|'.join(forms)})(?=[\s\x00]|$)"))
+
+
+_CMD_FLAGS: list[tuple[re.Pattern[str], re.Pattern[str], bool]] = [
+    # (command, flag), first only
+    # mysql -p DB prompts, DB is no password
+    (*_cmd(r"(?:mysql|mariadb-?)(?:dump|admin|import|check|show|pump|slap|binlog|sh)?",
+           "p", True, False), False),
+    (*_cmd("sshpass", "p", True, True), True),
+    (*_cmd(r"mongo(?:sh|dump|restore|export|import)?", "p", True, True), False),
+    (*_cmd(r"(?:docker|podman|buildah|skopeo|helm)[\s\x00]+(?:[^\s\x00]+[\s\x00]+)*?login",
+           "p", False, True), False),
+    (*_cmd("redis-cli", "a", True, True), False),
+    (*_cmd("sqlcmd|osql|bcp|zip|unzip", "P", True, True), False),
+    (*_cmd("7z|7za", "p", True, False), False),
+    (*_cmd(r"ldap\w+", "w", True, True), False),
 ]
 _CURL = re.compile(r"\bcurl\b")
 _CURL_USER = re.compile(r"(?<=[\s\x00])(?:-[uU]|--user|--proxy-user)(?:[\s\x00]+|=)?"
@@ -409,26 +422,27 @@ def _segment_end(line: str, start: int) -> int:
     return m.start() if m else len(line)
 
 
+def _after_command(ln: _Line, cmd: re.Pattern[str], flag: re.Pattern[str], first: bool) -> None:
+    """Masks the flag's value between each command word and the end of its pipeline
+    segment; each segment is scanned once (mysql mysql mysql ... stays linear)."""
+    line = ln.line
+    done = 0
+    for c in cmd.finditer(line):
+        if c.start() < done:
+            continue
+        done = _segment_end(line, c.end())
+        for m in flag.finditer(line, c.end(), done):
+            ln.mask(*_pw_span(m))
+            if first:
+                break
+
+
 def _commands(ln: _Line) -> None:
     line = ln.line
-    for cmd, flag, attached, spaced, first in _CMD_FLAGS:
-        for c in cmd.finditer(line):
-            end = _segment_end(line, c.end())
-            forms = []
-            if attached:
-                forms.append(rf"-{flag}(?P<pw>[^\s\x00]+)")
-            if spaced:
-                forms.append(rf"-{flag}[\s\x00]+(?P<pw2>[^\s\x00\-][^\s\x00]*)")
-            pat = re.compile(rf"(?<=[\s\x00])(?:{'|'.join(forms)})(?=[\s\x00]|$)")
-            for m in pat.finditer(line, c.end(), end):
-                ln.mask(*_pw_span(m))
-                if first:
-                    break
+    for cmd, pat, first in _CMD_FLAGS:
+        _after_command(ln, cmd, pat, first)
     if "curl" in line:
-        for c in _CURL.finditer(line):
-            end = _segment_end(line, c.end())
-            for m in _CURL_USER.finditer(line, c.end(), end):
-                ln.mask(*_pw_span(m))
+        _after_command(ln, _CURL, _CURL_USER, False)
     if "smbclient" in line:
         for m in _SMB_USER.finditer(line):
             ln.mask(*_pw_span(m))

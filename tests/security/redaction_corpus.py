@@ -337,6 +337,8 @@ LOOKALIKES: list[str] = [
     "/usr/sbin/sshd -D -o AuthorizedKeysFile=.ssh/authorized_keys",
     "python -m http.server --bind 127.0.0.1 8000",
     "mysql -h db-01 -P 3306 -u app -p orders",
+    "java -Dapp.db=mysql -jar app.jar -profile prod -parallel 4",
+    "/usr/bin/mysqld_exporter --web.listen-address=:9104 -pid.file=/run/x.pid",
     "redis-server /etc/redis/redis.conf --port 6379",
     "java -Dhibernate.session.events.log=false -Dspring.session.timeout=30m -jar a.jar",
     "app --auth=kerberos --auth-type=basic --keepalive=30",

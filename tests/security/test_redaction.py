@@ -224,8 +224,9 @@ def test_random_text_is_fast_and_idempotent(text: str) -> None:
 
 
 def test_pathological_inputs_stay_linear() -> None:
-    """Inputs built to make a backtracking regex explode: long runs of what a rule
-    almost matches. 100 KB each, well under a second."""
+    """Inputs built to make a rule quadratic or a regex backtrack: long runs of what a
+    rule almost matches. About 100 KB each, well under a second (the six last took
+    20-30 s each before they were fixed)."""
     cases = [
         "https://" + "a:" * 50_000,
         "x://u:" + "@" * 100_000,
@@ -237,6 +238,12 @@ def test_pathological_inputs_stay_linear() -> None:
         "key" * 33_000,
         "mysql " + "-p " * 33_000,
         "eyJ" + "a." * 50_000,
+        "mysql " * 20_000 + "-pX",  # each command word scanning to the line's end
+        "curl -u a:b " * 8_000,
+        "a." * 50_000 + "://",  # a scheme searched backwards from every '.'
+        "https://a:" * 10_000,
+        "Authorization: " * 7_000,
+        "password=" + ")" * 100_000,  # closers counted again for each one stripped
     ]
     for text in cases:
         t0 = time.process_time()
