@@ -14,7 +14,7 @@ from rich.text import Text
 
 from bot.render.text import json_dumps, safe_text, text
 from collectors.analysis.dumps import DumpAnalysis, analyze_dumps, detect_format
-from collectors.analysis.dumptext import prepare
+from collectors.analysis.dumptext import decode, prepare
 
 
 def _dump_line(i: int, s: dict[str, Any]) -> Text:
@@ -44,7 +44,7 @@ def render(console: Console, a: DumpAnalysis) -> None:
     print_findings(console, a.findings)
 
 
-def _read(paths: list[str], stdin: bool, max_size: str) -> tuple[list[bytes], list[str],
+def _read(paths: list[str], stdin: bool, max_size: str) -> tuple[list[str], list[str],
                                                                   list[str]]:
     """The dumps to analyze, their names, and notes on the reading (skipped members...)."""
     from bot.dumpinput import InputError, parse_size, read_inputs
@@ -58,15 +58,21 @@ def _read(paths: list[str], stdin: bool, max_size: str) -> tuple[list[bytes], li
         raise _BadInput(f"--max-size: {e}") from None
     except InputError as e:
         raise _BadInput(str(e)) from None
-    datas, shown, notes = [], [], list(inputs.notes)
+    datas: list[str] = []
+    shown, notes = [], list(inputs.notes)
     for i in inputs.items:
-        if detect_format(prepare(i.data)[0]) is None:
+        # Decoded once, here: the bytes go before the parsers run (a 30 MB dump costs
+        # 30 MB less at the peak), and the parsers' decode() of a str is a no-op.
+        text, repaired = decode(i.data)
+        i.data = b""
+        if detect_format(prepare(text)[0]) is None:
             if i.member:  # a support bundle holds more than dumps
                 notes.append(f"{i.name}: skipped (not a dump)")
                 continue
             raise _BadInput(f"{i.name}: not a JVM thread dump nor a Go goroutine dump")
-        datas.append(i.data)
+        datas.append(text)
         shown.append(i.name)
+        notes += [f"{i.name}: {w}" for w in repaired]
     if not datas:
         shown_all = ", ".join("stdin" if n == "-" else n for n in names)
         raise _BadInput(f"{shown_all}: no JVM thread dump nor Go goroutine dump inside")

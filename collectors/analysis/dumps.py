@@ -9,7 +9,7 @@ diff_thread_dumps / diff_goroutine_dumps accept either parsed dumps or stored su
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -173,7 +173,7 @@ class DumpAnalysis(BaseModel):
         return any(f.severity == "critical" for f in self.findings)
 
 
-def analyze_dumps(dumps: list[bytes], thresholds: Thresholds | None = None, *,
+def analyze_dumps(dumps: Sequence[bytes | str], thresholds: Thresholds | None = None, *,
                   kind: str | None = None) -> DumpAnalysis:
     """Parse successive dumps of one process and run the rules over them.
 
