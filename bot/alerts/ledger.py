@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -136,7 +136,7 @@ class Ledger:
         async with self._write, self.store.sessions() as s:
             tx = await s.begin()
             try:
-                await s.execute(self._record_stmt([probe]))
+                await s.execute(*self._record_stmt([probe]))
                 await s.execute(self._claim_stmt({tag: -1}, _now(), _now()))
                 await s.execute(select(func.count()).select_from(AlertBudgetRow)
                                 .where(AlertBudgetRow.minute == 0))
@@ -157,9 +157,13 @@ class Ledger:
     async def _record_now(self, alerts: list[Alert]) -> dict[str, int]:
         unique = list({a.key: a for a in alerts}.values())
         async with self._tx() as s:
-            return {k: i for k, i in (await s.execute(self._record_stmt(unique))).all()}
+            return {k: i for k, i in (await s.execute(*self._record_stmt(unique))).all()}
 
-    def _record_stmt(self, alerts: list[Alert]) -> Any:
+    def _record_stmt(self, alerts: list[Alert]) -> tuple[Any, list[dict[str, Any]]]:
+        """One statement whatever the number of rows, executed with a list of
+        parameters: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
+        from a compiled form it caches. `.values(rows)` compiled anew for each
+        number of rows, 0.5 s of event loop for a group of 1000 alerts."""
         t = _now()
         rows = [dict(delivery_key=a.key, receiver=a.receiver, status=a.status,
                      fingerprint=a.fingerprint, alertname=a.alertname[:255],
@@ -168,9 +172,10 @@ class Ledger:
                      url=a.url, host="", route="", channel=None, outcome=RECEIVED,
                      detail="", received_at=t)
                 for a in sorted(alerts, key=lambda a: a.key)]  # one lock order: no deadlocks
-        return (self._insert(AlertRow).values(rows)
-                .on_conflict_do_nothing(index_elements=["delivery_key"])
-                .returning(AlertRow.delivery_key, AlertRow.id))
+        table: Table = AlertRow.__table__  # type: ignore[assignment]  # Core: not ORM bulk mode
+        stmt = (self._insert(table).on_conflict_do_nothing(index_elements=["delivery_key"])
+                .returning(table.c.delivery_key, table.c.id))
+        return stmt, rows
 
     async def finish(self, results: list[Result]) -> None:
         """The decisions about new alerts (merged with other webhooks' into one
