@@ -92,7 +92,7 @@ _URL = re.compile(
 )
 # Oracle style user/password@db
 _ORACLE = re.compile(
-    r"(?i)(?:\bjdbc:oracle:[a-z]+:|\bsqlplus(?:\s+-\w+)*\s+)[\w$#]+/(?P<pw>[^\s\x00@/\"']+)"
+    r"(?i)(?:\bjdbc:oracle:[a-z]+:|\bsqlplus(?:\s+-\w+){0,8}\s+)[\w$#]+/(?P<pw>[^\s\x00@/\"']+)"
 )
 # webhook URLs whose path is the credential
 _WEBHOOK = re.compile(
@@ -222,7 +222,7 @@ _QUOTED = {q: re.compile(rf"{q}(?:[^{q}\\\n]|\\.)*{q}?") for q in "\"'"}
 _ENV_VALUE = re.compile(r"[^\x00\n]*")
 _HEADER_END = {q: re.compile(f"[\x00\n{q}]") for q in ("", "\"", "'", "\"'")}
 _SCHEME = re.compile(r"([A-Za-z][\w\-]*)([ \t]+)(\S.*)")
-_COOKIE = re.compile(r"([^=;\s]+)=([^;\s\x00]*)")
+_COOKIE = re.compile(r"(?<![^;,:\s])([^=;,:\s]+)=([^;\s\x00]*)")  # names start after a separator
 
 
 def _quoted_end(line: str, start: int) -> int:
@@ -337,11 +337,11 @@ def _names(ln: _Line) -> None:
             unquoted = (_UNQUOTED if context != "query" else
                         _PATH_PARAM_VALUE if before == ";" else _QUERY_VALUE)
             ve = vs + len(_strip_closers(unquoted.match(line, vs).group()))  # type: ignore[union-attr]
-            value = line[vs:ve]
-            if sep.strip() == ":" and not sep.endswith((" ", "\t")) and (
-                    value.isdigit() or before == "/"):
-                continue  # host:port, not a key: value
+        pos = max(pos, ve)  # a value kept is not searched again (stays linear)
         value = line[vs:ve].strip("\"'")
+        if sep == ":" and line[vs] not in "\"'" and (
+                before == "/" or (value.isdigit() and _words(key)[-1] == "auth")):
+            continue  # http://token:..., auth:8080: host:port, not a key: value
         if key in ("PWD", "OLDPWD") and value.startswith("/"):
             continue  # the shell's working directory
         if _PATH.fullmatch(value):
@@ -349,7 +349,6 @@ def _names(ln: _Line) -> None:
         if "auth" in _words(key)[-1] and value.lower() in _AUTH_MECHS:
             continue  # auth=kerberos names a mechanism
         ln.mask_quoted_or_plain(vs, ve)
-        pos = max(pos, ve)
 
 
 def _auth_header(ln: _Line, vs: int, enclosing: str) -> int:

@@ -211,6 +211,7 @@ SECRETS: list[Secret] = [
     S("config", "bootstrap_token: abcdef.0123456789abcdef", "abcdef.0123456789abcdef", "bootstrap_token: "),
     S("config", "tls.key: LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t", "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t", "tls.key: "),
     S("config", "aws_secret_access_key = wJalrXUtnFEMIxK7MDENG", "wJalrXUtnFEMIxK7MDENG", "aws_secret_access_key = "),
+    S("config", "login failed password:123456 for bob", "123456", "password:", " for bob"),
     # --- self-identifying token formats anywhere -----------------------------------
     S("token", "key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE", "key ", " used"),
     S("token", "assumed ASIAY34FZKBOKMUTVV7A for role", "ASIAY34FZKBOKMUTVV7A", "assumed ", " for role"),
@@ -387,6 +388,7 @@ LOOKALIKES: list[str] = [
     "tcp6       0      0 2001:db8::1:8443        fe80::1ff:fe23:4567:890a:51234 ESTABLISHED",
     "10.0.0.5:8080 TIME_WAIT 60000 ip_local_port_range 32768 60999",
     "connecting to https://auth-service:8443/oauth/token",
+    "upstream auth:8080 is down (connect: connection refused)",
     "GET https://registry.npmjs.org/@types/node 200",
     "https://h.example:8080/@scope/pkg/-/pkg-1.0.0.tgz",
     "ssh://git@github.com:22/acme/app.git",
