@@ -5,6 +5,7 @@ served."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 #: Slack sends small payloads; anything bigger is not Slack
 MAX_BODY = 1024 * 1024
+#: seconds a request to /slack/events has to send its body
+BODY_TIMEOUT_S = 10.0
 
 BOLT_APP: web.AppKey[AsyncApp] = web.AppKey("bolt_app", AsyncApp)
 Ping = Callable[[], Awaitable[None]]
@@ -38,6 +41,17 @@ HEALTH: web.AppKey[Health] = web.AppKey("health", Health)
 
 
 async def slack_events(request: web.Request) -> web.Response:
+    # The body first, outside the ack gate and in bounded time: anyone can
+    # send one (the signature is checked after), and a body trickled in would
+    # hold the connection for ever and the gate open (work after acks waits
+    # for it). Slack sends its few kB at once.
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            await request.read()
+    except TimeoutError:
+        return web.json_response(
+            {"ok": False, "error": f"body not received within {BODY_TIMEOUT_S:g} s"},
+            status=408)
     with request.app[GATE].acking("http"):
         bolt_req = await to_bolt_request(request)
         bolt_resp = await request.app[BOLT_APP].async_dispatch(bolt_req)

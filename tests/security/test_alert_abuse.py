@@ -496,3 +496,22 @@ async def test_a_database_that_refuses_connections_is_503(replicas, pg_url: str)
                                                 "retry later"), r
     finally:
         _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_slow_body_to_slack_events_is_408_and_holds_no_ack(
+        bot_factory, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    import bot.web
+
+    monkeypatch.setattr(bot.web, "BODY_TIMEOUT_S", 1.0)  # 10 s in production
+    b = await bot_factory(mode="http")
+    head = _head("/slack/events", {"Content-Type": "application/x-www-form-urlencoded"})
+    _, results = await slow_clients(b.running.port, head.encode(), 20, hold=6.0)
+    ack = await fake.command("help")  # Slack's own requests meanwhile
+    assert ack.status == 200 and ack.elapsed < 1.0, ack
+    gate = b.running.bot.gate
+    assert gate._acking == 0  # the trickling bodies are not acks being made
+    answers = await results()
+    assert {line for line, _ in answers} == {"HTTP/1.1 408 Request Timeout"}, answers
+    assert max(t for _, t in answers) < 3.0
+    await b.idle()
