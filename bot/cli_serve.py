@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from bot.config import ConfigError, load_settings
-from bot.render.text import safe_text
+from bot.render.text import SafeFormatter, safe_text
 from bot.store.db import DatabaseError
 
 
@@ -31,8 +31,9 @@ def register(app: typer.Typer) -> None:
         from bot.slack.serve import ServeError
         from bot.slack.serve import serve as run
 
-        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        handler = logging.StreamHandler()  # log lines carry alert and host text: made safe
+        handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
         if mode not in (None, "socket", "http"):
             typer.echo(f"error: --mode is socket or http, not {mode!r}", err=True)
             raise typer.Exit(2)

@@ -18,6 +18,7 @@ data reorder or hide what the operator reads.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -67,6 +68,22 @@ def assemble(*parts: str | Text | tuple[str, str]) -> Text:
         else:
             out.append(safe_text(p))
     return out
+
+
+class SafeFormatter(logging.Formatter):
+    """Log lines name alerts, hosts and errors (data) and go to a terminal or
+    journald: each record's message stays on one line (a newline in data
+    cannot forge the next record) with control characters visible; a
+    traceback keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return safe_text(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return safe_text(super().formatException(ei), multiline=True)
+
+    def formatStack(self, stack_info: str) -> str:
+        return safe_text(super().formatStack(stack_info), multiline=True)
 
 
 _C1 = re.compile(r"[\x7f-\x9f]")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import re
 import sys
@@ -41,7 +42,7 @@ from bot.cli_watch import _table as watch_table
 from bot.diff import DumpChange, NumberDelta, ProcessDelta, SnapshotDiff
 from bot.fleet import FleetSummary, HostRow, Standout
 from bot.render import terminal
-from bot.render.text import safe_text
+from bot.render.text import SafeFormatter, safe_text
 from bot.store.models import AlertRow
 from bot.store.service import Store
 from bot.store.views import ArtifactView, CollectorView, SnapshotSummary, SnapshotView
@@ -378,3 +379,29 @@ async def test_errors_quoting_what_was_typed(tmp_path: Path) -> None:
     code, _, err = await _hostsnap("list", "--x[/y]\x1b[2J", env=env)  # a usage error
     assert code == 2 and "No such option: --x[/y]\\x1b[2J" in err, err
     _no_data_escapes(err)
+
+
+def test_log_lines_of_the_bot() -> None:
+    """`hostsnap serve` logs through SafeFormatter: a newline in an alert name
+    cannot forge a log record, an escape sequence is shown, a traceback keeps
+    its lines."""
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    log = logging.getLogger("hostsnap.test.safe")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("alert %s refused", "Evil\nERROR bot: forged\x1b]0;t\x07")
+        try:
+            raise ValueError("bad\x1b[2J")
+        except ValueError:
+            log.exception("capture of %s failed", "h\r")
+    finally:
+        log.removeHandler(handler)
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "WARNING hostsnap.test.safe: alert Evil\\nERROR bot: forged\\x1b]0;t\\x07 refused"
+    assert lines[1] == "ERROR hostsnap.test.safe: capture of h\\r failed"
+    assert lines[2] == "Traceback (most recent call last):"
+    assert lines[-1] == "ValueError: bad\\x1b[2J"
+    assert not CONTROL.search(buf.getvalue())
