@@ -515,3 +515,60 @@ async def test_a_slow_body_to_slack_events_is_408_and_holds_no_ack(
     assert {line for line, _ in answers} == {"HTTP/1.1 408 Request Timeout"}, answers
     assert max(t for _, t in answers) < 3.0
     await b.idle()
+
+
+@pytest.mark.slow
+async def test_the_installed_serve_parses_big_bodies_in_its_worker(
+        fake: FakeSlack, tmp_path: Any) -> None:  # noqa: F811
+    """`python -m bot serve` as deployed: a big body goes to the worker
+    process (spawned from a real __main__) and the service still stops cleanly."""
+    import os
+    import signal
+    import socket
+
+    from tests.fakeslack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET
+
+    cfg = tmp_path / "hostsnap.toml"
+    cfg.write_text("\n".join([
+        f'database_url = "sqlite:///{tmp_path}/hostsnap.db"',
+        "[slack]", f'api_base_url = "{fake.base_url}"',
+        "[[authz]]", 'groups = ["*"]', 'channels = ["*"]', 'user_groups = ["*"]',
+        "[[alerts.receivers]]", 'name = "am"', 'kind = "alertmanager"', 'auth = "bearer"',
+        f'token = "{AM_TOKEN}"', ""]))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN,
+           "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", "--mode", "http", "--port", str(port),
+        "--config", str(cfg), env=env, stderr=asyncio.subprocess.PIPE)
+    group = json.dumps(am_payload(*[am_alert("Big", instance=f"h{i}:9100", severity="info")
+                                    for i in range(500)])).encode()
+    empty = json.dumps({"alerts": [{}] * 250_000}).encode()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(300):  # up within a few seconds (imports, migrations)
+                with contextlib.suppress(OSError):
+                    async with s.get(base + "/healthz") as r:
+                        if r.status == 200:
+                            break
+                await asyncio.sleep(0.05)
+            async with s.post(base + "/alerts/am", data=empty, headers=BEARER) as r:
+                assert r.status == 400 and (await r.json())["error"].startswith(
+                    "250000 alerts in one webhook"), await r.text()
+            async with s.post(base + "/alerts/am", data=group, headers=BEARER) as r:
+                assert r.status == 200, await r.text()
+                assert [a["outcome"] for a in (await r.json())["alerts"]] == ["no_route"] * 500
+            workers = psutil.Process(proc.pid).children(recursive=True)
+            assert workers  # the parser process (and multiprocessing's helper)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    for _ in range(50):  # bounded: the worker exits with its parent
+        if not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers):
+            break
+        await asyncio.sleep(0.1)
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
