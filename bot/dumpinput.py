@@ -334,11 +334,16 @@ class Reader:
 
     def _member(self, name: str, f: Readable, depth: int) -> None:
         """One archive member: dumps are kept, anything binary is skipped."""
+        head = b""
         try:
             head = _read_head(f)
             self._source(name, head, f, depth + 1, member=True)
         except BinaryInput:
             self.out.notes.append(f"{name}: skipped (binary)")
+            # the head looked at counts too: thousands of binary members end at the bound
+            self.budget.left -= len(head)
+            if self.budget.left < 0:
+                raise self.budget.exceeded(name) from None
         except (InputError, RecursionError):
             raise
         except _decode_errors() as e:

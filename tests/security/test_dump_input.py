@@ -210,3 +210,19 @@ def test_a_stream_of_empty_gzip_members_ends_at_the_bound(tmp_path):
     assert r.code == 2
     assert one_line(r) == ("hostsnap analyze: stdin: more than 4 MiB of input; "
                            "--max-size raises the bound")
+
+
+def test_an_archive_of_many_binary_members_ends_at_the_bound(tmp_path):
+    """Binary members are skipped from their first 64 KiB; those heads count against the
+    bound, so an archive of thousands of them is not read to its end."""
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(40):
+            z.writestr(f"blob{i:02}.bin", bytes(64 * 1024))  # NULs: binary
+    f = tmp_path / "blobs.zip"
+    f.write_bytes(b.getvalue())
+    assert f.stat().st_size < 64 * 1024  # the zip itself is well within the bound
+    r = hostsnap("--max-size", "1M", str(f))
+    assert r.code == 2
+    assert r.stderr.strip() == (f"hostsnap analyze: {f}:blob16.bin: more than 1 MiB to read "
+                                "(after decompression); --max-size raises the bound")
