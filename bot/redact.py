@@ -219,7 +219,7 @@ def _secret_name(key: str, context: str) -> bool:
 
 
 _QUOTED = {q: re.compile(rf"{q}(?:[^{q}\\\n]|\\.)*{q}?") for q in "\"'"}
-_ENV_VALUE = re.compile(r"[^\x00\n]*")
+_ENV_VALUE = re.compile(r"[^\x00\r\n]*")
 _HEADER_END = {q: re.compile(f"[\x00\n{q}]") for q in ("", "\"", "'", "\"'")}
 _SCHEME = re.compile(r"([A-Za-z][\w\-]*)([ \t]+)(\S.*)")
 _COOKIE = re.compile(r"(?<![^;,:\s])([^=;,:\s]+)=([^;\s\x00]*)")  # names start after a separator
@@ -401,7 +401,7 @@ _CMD_FLAGS: list[tuple[re.Pattern[str], re.Pattern[str], bool]] = [
            "p", True, False), False),
     (*_cmd("sshpass", "p", True, True), True),
     (*_cmd(r"mongo(?:sh|dump|restore|export|import)?", "p", True, True), False),
-    (*_cmd(r"(?:docker|podman|buildah|skopeo|helm)[\s\x00]+(?:[^\s\x00]+[\s\x00]+)*?login",
+    (*_cmd(r"(?:docker|podman|buildah|skopeo|helm)[\s\x00]+(?:[^\s\x00]+[\s\x00]+){0,4}?login",
            "p", False, True), False),
     (*_cmd("redis-cli", "a", True, True), False),
     (*_cmd("sqlcmd|osql|bcp|zip|unzip", "P", True, True), False),

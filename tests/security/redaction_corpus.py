@@ -212,6 +212,7 @@ SECRETS: list[Secret] = [
     S("config", "tls.key: LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t", "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t", "tls.key: "),
     S("config", "aws_secret_access_key = wJalrXUtnFEMIxK7MDENG", "wJalrXUtnFEMIxK7MDENG", "aws_secret_access_key = "),
     S("config", "login failed password:123456 for bob", "123456", "password:", " for bob"),
+    S("config", "DB_PASSWORD=crlf pw\r\nDEBUG=0\r\n", "crlf pw", "DB_PASSWORD=", "\r\nDEBUG=0\r\n"),
     # --- self-identifying token formats anywhere -----------------------------------
     S("token", "key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE", "key ", " used"),
     S("token", "assumed ASIAY34FZKBOKMUTVV7A for role", "ASIAY34FZKBOKMUTVV7A", "assumed ", " for role"),
