@@ -4,17 +4,27 @@ Several files of one process (dumps taken a few seconds apart) turn on the cross
 rules. Exit codes: 0 no critical finding, 1 a critical finding, 2 bad input.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: register()'s annotations must be evaluated
+# where it imports typer. typer is not imported by `hostsnap analyze` (bot/entry.py runs
+# main() below, argparse): building a typer command imports and runs pydantic, before
+# the input is read.
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
 
-from typing import Annotated, Any
-
-import typer
 from rich.console import Console
 from rich.text import Text
 
 from bot.render.text import json_dumps, safe_text, text
-from collectors.analysis.dumps import DumpAnalysis, analyze_dumps, detect_format
 from collectors.analysis.dumptext import decode, prepare
+
+if TYPE_CHECKING:
+    import typer
+
+    from collectors.analysis.dumps import DumpAnalysis
+
+# collectors.analysis.dumps (the parsers, the rules, pydantic: ~20 MiB) is imported only
+# once the input is read and decoded and its bytes are gone: a 30 MB dump's bytes and
+# text then never share the peak with it.
 
 
 def _dump_line(i: int, s: dict[str, Any]) -> Text:
@@ -33,7 +43,7 @@ def _dump_line(i: int, s: dict[str, Any]) -> Text:
     return line
 
 
-def render(console: Console, a: DumpAnalysis) -> None:
+def render(console: Console, a: "DumpAnalysis") -> None:
     from bot.render.terminal import print_findings  # the shared terminal renderer
 
     for i, s in enumerate(a.dumps, 1):
@@ -65,6 +75,8 @@ def _read(paths: list[str], stdin: bool, max_size: str) -> tuple[list[str], list
         # 30 MB less at the peak), and the parsers' decode() of a str is a no-op.
         text, repaired = decode(i.data)
         i.data = b""
+        from collectors.analysis.dumps import detect_format
+
         if detect_format(prepare(text)[0]) is None:
             if i.member:  # a support bundle holds more than dumps
                 notes.append(f"{i.name}: skipped (not a dump)")
@@ -83,42 +95,62 @@ class _BadInput(Exception):
     pass
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("analyze")
+SUMMARY = "Analyze JVM thread dumps or Go goroutine dumps and print the findings."
+FILES_HELP = ("dump files (jstack, jcmd Thread.print, goroutine debug=2/debug=1), also "
+              ".gz/.zst/.bz2/.xz and .zip/.tar of dumps; several of one process enable "
+              "the between-dumps rules; - reads stdin")
+MAX_SIZE_HELP = ("read at most SIZE of dump text in all, after decompression (K, M, G: "
+                 "powers of 1024)")
+
+
+def run(files: list[str], json_out: bool, stdin: bool, max_size: str) -> int:
+    """The command; its exit code: 0 no critical finding, 1 a critical one, 2 bad input."""
+    err = Console(stderr=True, soft_wrap=True)
+    try:
+        if not files and not stdin:
+            raise _BadInput("no input: give dump files, or - / --stdin")
+        datas, names, notes = _read(files, stdin, max_size)
+    except _BadInput as e:
+        err.print(text(f"hostsnap analyze: {e}"))
+        return 2
+    from collectors.analysis.dumps import analyze_dumps
+
+    result = analyze_dumps(datas)
+    result.warnings[:0] = notes
+    if json_out:
+        doc = {"inputs": names, **result.model_dump(mode="json")}
+        sys.stdout.write(json_dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    else:
+        render(Console(highlight=False), result)
+    return 1 if result.critical else 0
+
+
+def register(app: "typer.Typer") -> None:
+    """`analyze` in the full CLI (bot/cli.py): `hostsnap --help` lists it."""
+    import typer
+
+    @app.command("analyze", help=SUMMARY)
     def analyze(
-        files: Annotated[list[str] | None, typer.Argument(
-            help="dump files (jstack, jcmd Thread.print, goroutine debug=2/debug=1); "
-                 "several of one process enable the between-dumps rules; - reads stdin")
-        ] = None,
+        files: Annotated[list[str] | None, typer.Argument(help=FILES_HELP)] = None,
         json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
         stdin: Annotated[bool, typer.Option("--stdin", help="read a dump from stdin")] = False,
-        max_size: Annotated[str, typer.Option(
-            "--max-size", metavar="SIZE",
-            help="read at most SIZE of dump text in all, after decompression "
-                 "(K, M, G: powers of 1024)")] = "256M",
+        max_size: Annotated[str, typer.Option("--max-size", metavar="SIZE",
+                                              help=MAX_SIZE_HELP)] = "256M",
     ) -> None:
-        """Analyze JVM thread dumps or Go goroutine dumps and print the findings."""
-        err = Console(stderr=True, soft_wrap=True)
-        try:
-            if not files and not stdin:
-                raise _BadInput("no input: give dump files, or - / --stdin")
-            datas, names, notes = _read(files or [], stdin, max_size)
-        except _BadInput as e:
-            err.print(text(f"hostsnap analyze: {e}"))
-            raise typer.Exit(2) from None
-        result = analyze_dumps(datas)
-        result.warnings[:0] = notes
-        if json_out:
-            doc = {"inputs": names, **result.model_dump(mode="json")}
-            typer.echo(json_dumps(doc, indent=2, ensure_ascii=False))
-        else:
-            render(Console(highlight=False), result)
-        raise typer.Exit(1 if result.critical else 0)
+        raise typer.Exit(run(files or [], json_out, stdin, max_size))
 
 
 def main(args: list[str]) -> None:
-    """`hostsnap analyze ARGS` without the rest of the CLI (bot/entry.py): no store, SSH,
-    Slack or config is imported to read a file."""
-    app = typer.Typer(add_completion=False)
-    register(app)  # one command: typer runs it as the app itself
-    app(args=args, prog_name="hostsnap analyze")
+    """`hostsnap analyze ARGS` as the console script runs it (bot/entry.py): argparse, and
+    nothing of the rest of the CLI (store, SSH, Slack, config)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="hostsnap analyze", description=SUMMARY)
+    ap.add_argument("files", nargs="*", metavar="FILE", help=FILES_HELP)
+    ap.add_argument("--json", dest="json_out", action="store_true",
+                    help="machine-readable output")
+    ap.add_argument("--stdin", action="store_true", help="read a dump from stdin")
+    ap.add_argument("--max-size", metavar="SIZE", default="256M",
+                    help=MAX_SIZE_HELP + " (default: 256M)")
+    ns = ap.parse_args(args)
+    sys.exit(run(ns.files, ns.json_out, ns.stdin, ns.max_size))

@@ -45,35 +45,34 @@ def hostsnap(*args: str, cwd: Path | None = None, timeout: float = 30) -> Run:
     return Run(r.returncode, r.stdout, r.stderr, time.monotonic() - t0, 0.0)
 
 
+# Linux keeps a process's RSS high-water mark across fork and exec: a child of this
+# (big) pytest process would report pytest's RSS as its own peak. So a small Python
+# forks hostsnap and reports its wait4() peak on the last line of stderr.
+_REAPER = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+_, status, ru = os.wait4(pid, 0)
+sys.stderr.write(f"\\n@maxrss_kib {ru.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def hostsnap_rss(*args: str, stdin: int | None = None, timeout: float = 30) -> Run:
-    """Like hostsnap(), reaped with os.wait4 so its own peak RSS is known."""
-    errf = io.BytesIO()
+    """Like hostsnap(), with the process's own peak RSS."""
     t0 = time.monotonic()
-    p = subprocess.Popen([sys.executable, "-m", "bot", "analyze", *args],
+    p = subprocess.Popen([sys.executable, "-c", _REAPER, "-m", "bot", "analyze", *args],
                          stdin=stdin if stdin is not None else subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert p.stderr is not None
-    os.set_blocking(p.stderr.fileno(), False)
-    deadline = t0 + timeout
-    while True:  # bounded by the deadline
-        chunk = p.stderr.read()
-        if chunk:
-            errf.write(chunk)
-        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            p.kill()
-            os.wait4(p.pid, 0)
-            pytest.fail(f"hostsnap analyze {args} still running after {timeout}s")
-        time.sleep(0.02)
-    p.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
-    os.set_blocking(p.stderr.fileno(), True)
-    errf.write(p.stderr.read())
-    p.stderr.close()
-    return Run(p.returncode, "", errf.getvalue().decode(), time.monotonic() - t0,
-               usage.ru_maxrss / 1024)
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, 9)  # the reaper and hostsnap: the group this test started
+        p.communicate()
+        pytest.fail(f"hostsnap analyze {args} still running after {timeout}s")
+    text, _, peak = err.decode().rstrip("\n").rpartition("\n@maxrss_kib ")
+    return Run(p.returncode, "", text, time.monotonic() - t0, int(peak) / 1024)
 
 
 def one_line(r: Run) -> str:
