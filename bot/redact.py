@@ -43,8 +43,6 @@ _TRIGGER_WORDS = (
 _TRIGGER = rb"(?i:" + _TRIGGER_WORDS.encode() + rb")|SK[0-9a-f]{32}|[0-9]{8,10}:AA|Q~"
 
 
-
-
 class _Trigger:
     """The compiled prefilter. RE2 runs it as it is; the stdlib engine is ~20x slower
     at case-insensitive matching, so it runs the lowercased pattern on lowercased
@@ -66,18 +64,34 @@ class _Trigger:
 _TRIGGER_RE = _Trigger("re" if re2 is None else "re2")
 
 # --- PEM / PGP private key blocks (multi-line, so before the line pass) ----------------
-_PEM = re.compile(
-    rb"(-{4,5} ?BEGIN ([A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?) ?-{4,5})"
-    rb"((?:\s|\\n)*)(.*?)((?:\s|\\n)*)(-{4,5} ?END \2 ?-{4,5}|\Z)",
-    re.S,
-)
+# The header and footer stay (the key's type is evidence), so do the line breaks
+# around the body (real ones, or '\n' escapes in a JSON string). No footer (a
+# truncated file): the body runs to the end.
+_PEM_BEGIN = re.compile(rb"-{4,5} ?BEGIN ([A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?) ?-{4,5}")
+_PEM_GAP = re.compile(rb"(?:\s|\\n)*")
 _BMASK = MASK.encode()
 
 
-def _pem_sub(m: re.Match[bytes]) -> bytes:
-    if m.group(4) == _BMASK:
-        return m.group(0)
-    return m.group(1) + m.group(3) + _BMASK + m.group(5) + m.group(6)
+def _pem(data: bytes) -> tuple[bytes, int]:
+    out: list[bytes] = []
+    pos = 0
+    for m in _PEM_BEGIN.finditer(data):
+        if m.start() < pos:
+            continue  # inside the block before
+        body = _PEM_GAP.match(data, m.end()).end()  # type: ignore[union-attr]
+        end = data.find(b"END " + m.group(1), body)
+        footer = len(data) if end < 0 else end - (data[end - 1:end] == b" ")
+        while footer > body and data[footer - 1:footer] == b"-":
+            footer -= 1
+        tail = footer
+        while tail > body and (data[tail - 1] in b" \t\r\n" or data[tail - 2:tail] == b"\\n"):
+            tail -= 2 if data[tail - 2:tail] == b"\\n" else 1
+        if data[body:tail] not in (b"", _BMASK):
+            out += [data[pos:body], _BMASK]
+            pos = tail
+    if not out:
+        return data, 0
+    return b"".join([*out, data[pos:]]), len(out) // 2
 
 
 # --- rules on one line ----------------------------------------------------------------
@@ -529,13 +543,8 @@ def _candidate_lines(data: bytes) -> Iterable[tuple[int, int]]:
 
 def _redact(data: bytes, errors: str) -> tuple[bytes, int]:
     hidden = 0
-    if b"BEGIN" in data:
-        def pem(m: re.Match[bytes]) -> bytes:
-            nonlocal hidden
-            out = _pem_sub(m)
-            hidden += out != m.group(0)
-            return out
-        data = _PEM.sub(pem, data)
+    if b"PRIVATE KEY" in data:
+        data, hidden = _pem(data)
     out: list[bytes] = []
     pos = 0
     seen: dict[bytes, tuple[bytes, int]] = {}  # dumps repeat their lines

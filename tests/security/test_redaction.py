@@ -234,6 +234,7 @@ def test_pathological_inputs_stay_linear() -> None:
         "--password " * 10_000,
         '"password": "' + "\\\\" * 50_000,
         "-----BEGIN RSA PRIVATE KEY-----" + "\n" * 100_000,
+        "-----BEGIN PRIVATE KEY-----" * 4_000,
         "Authorization: Bearer " + "a" * 100_000,
         "key" * 33_000,
         "mysql " + "-p " * 33_000,
