@@ -385,7 +385,7 @@ def _register_optional() -> None:
     import importlib
 
     for mod in ("bot.cli_analyze", "bot.cli_serve", "bot.cli_watch", "bot.cli_diff",
-                "bot.cli_alerts"):
+                "bot.cli_alerts", "bot.cli_collectors"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

@@ -1,6 +1,7 @@
-"""A collector declares what it reads and its timeout in one small class
-(cf. sos report plugins); `collect` returns raw artifacts, a parsed summary and
-findings. Collectors know hosts, never Slack or SQL."""
+"""A collector declares what it reads (`Reads`, enforced by the session it is
+given) and its timeout in one small class (cf. sos report plugins); `collect`
+returns raw artifacts and a parsed summary. Collectors know hosts, never Slack
+or SQL."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any, ClassVar
 
 from collectors.analysis.findings import Finding
 from collectors.analysis.thresholds import Thresholds
+from collectors.plugin import GuardedSession, Reads
 from collectors.transport.base import HostSession
 
 
@@ -75,6 +77,15 @@ class CollectContext:
         self.options = options or {}
         self._memo: dict[str, asyncio.Task[Any]] = {}
 
+    def for_collector(self, collector: Collector) -> CollectContext:
+        """The same capture (memo shared) seen through `collector`'s declaration."""
+        view = CollectContext.__new__(CollectContext)
+        view.host, view.thresholds, view.options = self.host, self.thresholds, self.options
+        view._memo = self._memo
+        inner = self.session.inner if isinstance(self.session, GuardedSession) else self.session
+        view.session = GuardedSession(inner, collector.name, collector.declared(self))
+        return view
+
     def memo(self, key: str, factory: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
         task = self._memo.get(key)
         if task is None:
@@ -86,11 +97,17 @@ class CollectContext:
 class Collector(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
-    #: Files, sockets and commands it touches, for docs and audits.
-    reads: ClassVar[tuple[str, ...]] = ()
+    #: Everything it may touch on a host: enforced (collectors.plugin), listed
+    #: by `hostsnap collectors`.
+    reads: ClassVar[Reads] = Reads()
     timeout: ClassVar[float] = 10.0
     #: Collected when no collector list is given.
     default: ClassVar[bool] = True
+
+    def declared(self, ctx: CollectContext) -> Reads:
+        """`reads`, plus what the host's configuration names (a socket path, an
+        endpoint): those values are the operator's, not the collector's."""
+        return self.reads
 
     def budget(self, ctx: CollectContext) -> float:
         """Its time limit for this capture (a dump series needs its spacing)."""

@@ -9,7 +9,12 @@ import asyncio
 import weakref
 
 from collectors.analysis.procfs import CgroupRef, parse_int
+from collectors.plugin import Reads
 from collectors.transport.base import HostSession, PathGone
+
+#: the layout probe, and pids limits on every level up to the root
+CGROUP_PIDS_READS = Reads(dirs=("/sys/fs/cgroup",),
+                          files=("/sys/fs/cgroup/**/pids.{current,max}",))
 
 ROOTS_V1 = {"pids": "/sys/fs/cgroup/pids", "memory": "/sys/fs/cgroup/memory"}
 ROOTS_V2 = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified")

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from collectors import http1
 from collectors.analysis.containers import ContainersSummary, container_findings, summarize
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult, Status
+from collectors.plugin import Reads
 from collectors.transport.base import HostSession, PathGone, TransportError
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -108,11 +109,16 @@ async def socket_absent(session: HostSession, path: str) -> bool:
 class DockerCollector(Collector):
     name = "docker"
     description = "containers via the Engine API: limits, pids and memory vs limit, OOM kills"
-    reads = (
-        "unix socket /var/run/docker.sock (host label docker_socket), forwarded:",
-        "GET /_ping", "GET /containers/json?all=1", "GET /containers/{id}/json",
-        "GET /containers/{id}/stats?stream=false&one-shot=true",
+    reads = Reads(
+        dirs=("/var/run",), sockets=(DEFAULT_SOCKET,),
+        notes=("the socket forwarded (host label docker_socket names another; its directory "
+               "is listed first); requests: GET /_ping, /containers/json?all=1, "
+               "/containers/{id}/json, /containers/{id}/stats?stream=false&one-shot=true",),
     )
+
+    def declared(self, ctx: CollectContext) -> Reads:
+        sock = _opts(ctx).socket
+        return self.reads | Reads(sockets=(sock,), dirs=(posixpath.dirname(sock) or "/",))
     timeout = 19.0  # the defaults of budget() below
 
     def budget(self, ctx: CollectContext) -> float:

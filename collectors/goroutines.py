@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,6 +25,8 @@ from collectors import http1
 from collectors.analysis.dumps import analyze_dumps
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult, Status
 from collectors.godiscovery import Endpoint, discover_endpoints, parse_endpoint
+from collectors.plugin import Reads
+from collectors.procscan import PROCSCAN_READS
 from collectors.transport.base import HostSession, TransportError
 
 MiB = 1024 * 1024
@@ -109,12 +112,23 @@ async def fetch(session: HostSession, ep: Endpoint, debug: int, max_bytes: int,
 class GoroutinesCollector(Collector):
     name = "goroutines"
     description = "Go goroutine dumps (pprof debug=2) through SSH forwarding; mutex pile-ups"
-    reads = (
-        "tcp <pprof endpoint> (host label pprof, or listeners of Go processes), forwarded:",
-        "GET /debug/pprof/goroutine?debug=2 (debug=1 past the size cap)",
-        "/proc/<pid>/exe (first 8 KiB), /proc/<pid>/fd, /proc/<pid>/net/tcp{,6}, "
-        "/proc/<pid>/net/fib_trie, /proc/<pid>/ns/net (discovery)",
+    reads = PROCSCAN_READS | Reads(
+        files=("/proc/<pid>/{exe,ns/net,net/tcp,net/tcp6,net/fib_trie}", "/proc/<pid>/fd/*"),
+        dirs=("/proc/<pid>/fd",),
+        tcp=("*:*",),
+        notes=("tcp: the host label pprof's endpoints, and (unless pprof_discover = false) "
+               "the listeners of Go processes found in /proc/<pid>/net/tcp; forwarded: "
+               "GET /debug/pprof/goroutine?debug=2 (debug=1 past the size cap)",
+               "/proc/<pid>/exe: its first 8 KiB (is it a Go binary)"),
     )
+
+    def declared(self, ctx: CollectContext) -> Reads:
+        if _opts(ctx).discover:
+            return self.reads
+        # no discovery: the labelled endpoints, and nothing else, over TCP
+        eps, _ = labelled_endpoints(ctx.host.labels)
+        return replace(self.reads, files=(), dirs=(),
+                       tcp=tuple(f"{e.host}:{e.port}" for e in eps))
     timeout = 49.0  # the defaults of budget() below
 
     def budget(self, ctx: CollectContext) -> float:

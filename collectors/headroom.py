@@ -8,8 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from collectors.analysis.procfs import parse_int, parse_limit, parse_loadavg, parse_proc_cgroup
-from collectors.cgroups import pids_limit
+from collectors.cgroups import CGROUP_PIDS_READS, pids_limit
+from collectors.plugin import Reads
 from collectors.transport.base import HostSession
+
+HEADROOM_READS = CGROUP_PIDS_READS | Reads(files=(
+    "/proc/sys/kernel/{threads-max,pid_max}", "/proc/loadavg", "/proc/<pid>/{cgroup,limits}"))
 
 
 @dataclass

@@ -27,9 +27,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult, Status
-from collectors.headroom import Headroom, measure
+from collectors.headroom import HEADROOM_READS, Headroom, measure
 from collectors.hotspot_attach import AttachError, attach_command
-from collectors.procscan import ProcessTable, shared_scan
+from collectors.plugin import Reads
+from collectors.procscan import PROCSCAN_READS, ProcessTable, shared_scan
 from collectors.transport.base import HostSession, PathGone, TransportError
 
 SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./+-]+$")
@@ -308,9 +309,17 @@ def _jdk_version(dump: bytes) -> str:
 class JvmCollector(Collector):
     name = "jvm"
     description = "JVM thread dumps: attach socket, SIGQUIT to stdout, jcmd last"
-    reads = (
-        "/proc/<pid>/{status,cmdline,exe,cwd,fd/1}", "/proc/<pid>/root/tmp/.java_pid<nspid>",
-        "attach socket (forwarded)", "SIGQUIT (warm shell builtin)", "jcmd (last resort)",
+    reads = PROCSCAN_READS | HEADROOM_READS | Reads(
+        files=("/proc/<pid>/{status,cmdline,exe,cwd,fd/1}",),
+        dirs=("/proc/<pid>/root/tmp", "/proc/<pid>/cwd"),
+        writes=("/proc/<pid>/{cwd,root/tmp}/.attach_pid<nspid>",),
+        sockets=("/proc/<pid>/root/tmp/.java_pid<nspid>",),
+        signals=("QUIT",),
+        commands=("kill -QUIT <pid>", "<path>/jcmd <pid> Thread.print -l",
+                  "sudo -n -u <user> <path>/jcmd <pid> Thread.print -l"),
+        notes=("attach socket forwarded (no process on the host); the trigger file and "
+               "SIGQUIT only with clear headroom; `kill` only when no fork-free signal; "
+               "jcmd (the JVM's own, as its user) last",),
     )
     timeout = 60.0
 

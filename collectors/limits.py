@@ -9,18 +9,16 @@ from collectors.analysis.hostrules import limits_findings
 from collectors.analysis.procfs import CgroupRef, parse_int, parse_loadavg, parse_proc_cgroup
 from collectors.analysis.versions import versions_in
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult
-from collectors.cgroups import pids_limit
-from collectors.procscan import ProcessTable, shared_scan
+from collectors.cgroups import CGROUP_PIDS_READS, pids_limit
+from collectors.plugin import Reads
+from collectors.procscan import PROCSCAN_READS, ProcessTable, shared_scan
 
 
 class LimitsCollector(Collector):
     name = "limits"
     description = "threads vs threads-max, pid_max, ulimit -u and cgroup pids.max"
-    reads = (
-        "/proc/sys/kernel/threads-max", "/proc/sys/kernel/pid_max", "/proc/loadavg",
-        "/proc/<pid>/status", "/proc/<pid>/cmdline", "/proc/<pid>/limits",
-        "/proc/<pid>/cgroup", "/sys/fs/cgroup/**/pids.max|pids.current", "/etc/passwd",
-    )
+    reads = PROCSCAN_READS | CGROUP_PIDS_READS | Reads(
+        files=("/proc/sys/kernel/{threads-max,pid_max}", "/proc/loadavg"))
     timeout = 8.0
 
     async def collect(self, ctx: CollectContext, result: CollectorResult) -> None:

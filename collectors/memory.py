@@ -10,7 +10,8 @@ from collectors.analysis.kernlog import parse_oom_kills
 from collectors.analysis.procfs import CgroupRef, parse_int, parse_kv, parse_proc_cgroup
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult
 from collectors.cgroups import read_levels
-from collectors.procscan import shared_scan
+from collectors.plugin import Reads
+from collectors.procscan import PROCSCAN_READS, shared_scan
 from collectors.transport.base import HostSession, PathGone, TransportError
 
 KERNEL_LOGS = ("/var/log/kern.log", "/var/log/messages")
@@ -21,9 +22,14 @@ UNLIMITED = 1 << 60  # cgroup v1 reports "no limit" as a huge number
 class MemoryCollector(Collector):
     name = "memory"
     description = "meminfo, cgroup memory vs limit, OOM kills"
-    reads = (
-        "/proc/meminfo", "/proc/vmstat", "/proc/uptime", "/sys/fs/cgroup/**/memory.*",
-        "/var/log/kern.log (tail)", "dmesg (fallback command)",
+    reads = PROCSCAN_READS | Reads(
+        files=("/proc/{meminfo,vmstat,uptime}", "/var/log/{kern.log,messages}",
+               "/sys/fs/cgroup/**/memory.{limit_in_bytes,usage_in_bytes,oom_control}",
+               "/sys/fs/cgroup/**/memory.{max,current,events}"),
+        dirs=("/sys/fs/cgroup",),
+        commands=("dmesg",),
+        notes=("kernel logs: the last 2 MiB; dmesg only when no log file is readable and "
+               "/proc/vmstat counts an OOM kill",),
     )
     timeout = 8.0
 

@@ -8,6 +8,7 @@ from collectors.analysis.hostrules import network_findings
 from collectors.analysis.procfs import parse_int
 from collectors.analysis.tcp import parse_port_range, parse_sockstat, parse_tcp_tables
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult
+from collectors.plugin import Reads
 
 TCP_LIMIT = 32 * 1024 * 1024  # ~200 000 sockets
 
@@ -15,10 +16,9 @@ TCP_LIMIT = 32 * 1024 * 1024  # ~200 000 sockets
 class NetworkCollector(Collector):
     name = "network"
     description = "TCP states, TIME_WAIT vs ip_local_port_range, top remotes, queues"
-    reads = (
-        "/proc/net/tcp", "/proc/net/tcp6", "/proc/net/sockstat",
-        "/proc/sys/net/ipv4/ip_local_port_range", "/proc/sys/net/ipv4/tcp_tw_reuse",
-    )
+    reads = Reads(files=(
+        "/proc/net/{tcp,tcp6,sockstat}", "/proc/sys/net/ipv4/{ip_local_port_range,tcp_tw_reuse}",
+    ))
     timeout = 8.0
 
     async def collect(self, ctx: CollectContext, result: CollectorResult) -> None:

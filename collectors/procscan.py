@@ -19,7 +19,14 @@ from collectors.analysis.procfs import (
     parse_status,
 )
 from collectors.base import CollectContext
+from collectors.plugin import GuardedSession, Reads
 from collectors.transport.base import HostSession
+
+#: what the shared scan reads: every collector that uses it declares this
+PROCSCAN_READS = Reads(
+    dirs=("/proc",),
+    files=("/proc/<pid>/{status,cmdline,limits,cgroup}", "/etc/passwd"),
+)
 
 
 @dataclass
@@ -78,6 +85,11 @@ async def scan_processes(session: HostSession, detail: int = 15) -> ProcessTable
 
 
 async def shared_scan(ctx: CollectContext) -> ProcessTable:
-    """The scan of this capture, done once however many collectors ask."""
+    """The scan of this capture, done once however many collectors ask; whoever
+    asks must declare its reads, whichever collector's session happens to run it."""
+    if isinstance(ctx.session, GuardedSession):
+        ctx.session.check("dirs", "/proc")
+        for leaf in ("status", "cmdline", "limits", "cgroup"):
+            ctx.session.check("files", f"/proc/1/{leaf}")
     table: ProcessTable = await ctx.memo("procscan", lambda: scan_processes(ctx.session))
     return table

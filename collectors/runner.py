@@ -14,6 +14,7 @@ from collectors.analysis.findings import Finding
 from collectors.analysis.hostmodels import LimitsSummary, MemorySummary
 from collectors.analysis.hostrules import cross_findings
 from collectors.base import CollectContext, Collector, CollectorResult, Status
+from collectors.plugin import UndeclaredAccess, strict
 from collectors.transport.base import TransportError
 
 OnEvent = Callable[[str, CollectorResult | None], Awaitable[None]]
@@ -22,7 +23,10 @@ OnEvent = Callable[[str, CollectorResult | None], Awaitable[None]]
 async def run_collector(
     collector: Collector, ctx: CollectContext, timeout: float | None = None
 ) -> CollectorResult:
+    """Runs `collector` behind its declaration: an undeclared access fails it
+    (and, in strict mode, the caller: tests must not miss one)."""
     result = CollectorResult(collector=collector.name)
+    ctx = ctx.for_collector(collector)
     limit = timeout or collector.budget(ctx)
     t0 = time.perf_counter()
     try:
@@ -35,6 +39,11 @@ async def run_collector(
     except TransportError as e:
         result.status = Status.FAILED if not result.parsed else Status.PARTIAL
         result.error = str(e)
+    except UndeclaredAccess as e:
+        if strict():
+            raise
+        result.status = Status.FAILED if not result.parsed else Status.PARTIAL
+        result.error = f"refused: {e}"
     except Exception as e:  # a collector bug must not cost the other evidence
         result.status = Status.FAILED if not result.parsed else Status.PARTIAL
         result.error = f"{type(e).__name__}: {e}"

@@ -12,6 +12,9 @@ import os
 import pytest
 
 REQUIRE_ALL = os.environ.get("HOSTSNAP_REQUIRE_ALL_TESTS") == "1"
+# Collectors touch only what they declare (collectors.plugin): in tests an
+# undeclared access fails the test, also in the hostsnap processes tests start.
+os.environ["HOSTSNAP_STRICT_READS"] = "1"
 
 pytest_plugins = ["tests.lab.fixtures"]
 
