@@ -376,8 +376,8 @@ def _names(ln: _Line) -> None:
         if sep == ":" and line[vs] not in "\"'" and (
                 before == "/" or (value.isdigit() and _words(key)[-1] == "auth")):
             continue  # http://token:..., auth:8080: host:port, not a key: value
-        if key in ("PWD", "OLDPWD") and value.startswith("/"):
-            continue  # the shell's working directory
+        if (key in ("PWD", "OLDPWD") and value.startswith("/")) or key == "XDG_SESSION_ID":
+            continue  # the shell's working directory; logind's session number
         if _PATH.fullmatch(value):
             continue
         if "auth" in _words(key)[-1] and value.lower() in _AUTH_MECHS:

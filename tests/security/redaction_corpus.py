@@ -358,6 +358,9 @@ LOOKALIKES: list[str] = [
     "AWS_ACCESS_KEY_ID_FILE=/var/run/aws/key_id" + N + "AWS_REGION=eu-west-1" + N,
     "JAVA_OPTS=-Xmx1g -XX:MaxRAM=2g" + N + "TZ=Asia/Tokyo" + N,
     "REQUIRE_PASSWORD=true" + N + "PASSWORDLESS=true" + N,
+    "GIT_ASKPASS=/usr/lib/git-core/git-gui--askpass" + N + "SSH_ASKPASS=/usr/bin/ksshaskpass" + N,
+    "XAUTHORITY=/run/user/1000/gdm/Xauthority" + N + "XDG_SESSION_ID=c2" + N + "XDG_SESSION_TYPE=tty" + N,
+    "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus" + N + "PASSWORD_STORE_DIR=/root/.password-store" + N,
     # --- key=value log lines and configs -------------------------------------------
     "token_bucket_size=5 refill=10/s",
     "password_reset_controller=enabled",
