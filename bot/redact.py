@@ -34,11 +34,11 @@ MASK = "[REDACTED]"
 # Every rule below needs one of these in its line (case-insensitive words, or a token
 # shape that has no word). A line without any is never touched.
 _TRIGGER_WORDS = (
-    r"pass|pw|secret|token|key|auth|cred|sess|cookie|sig|bearer|basic|://|user"
-    r"|xox|xapp-|gh[pousr]_|github_pat_|gl[a-z]{1,5}-|akia|asia|sk_|rk_|sk-|whsec_"
+    r"pass|pw|secret|token|key|auth|cred|sess|cookie|sig|bearer|://"
+    r"|xox|xapp-|gh[pousr]_|github_pat_|gl[a-z]{1,5}-|akia|asia|abia|acca|sk_|rk_|sk-|whsec_"
     r"|aiza|ya29\.|gocspx-|hv[sbr]\.|eyj|npm_|pypi-|sg\.|hf_|shp[a-z]{2}_|do[opr]_v1_"
-    r"|dapi|atatt|pmak-|sq0|mysql|mariadb|mongo|docker|podman|redis-cli|sqlcmd|osql"
-    r"|bcp|ldap|zip|7z|curl|smbclient|sqlplus|thin:|hooks\.slack|discord"
+    r"|dapi|atatt|pmak-|sq0|mysql|mariadb|mongo|docker|podman|buildah|skopeo|helm|redis-cli"
+    r"|sqlcmd|osql|bcp|ldap|zip|7z|curl|smbclient|sqlplus|thin:|hooks\.slack|discord"
 )
 _TRIGGER = rb"(?i:" + _TRIGGER_WORDS.encode() + rb")|SK[0-9a-f]{32}|[0-9]{8,10}:AA|Q~"
 

@@ -122,6 +122,7 @@ SECRETS: list[Secret] = [
     S("cmdline", "wget --http-password=HttpPw2 https://x/f", "HttpPw2", "--http-password="),
     S("cmdline", "redis-cli -h cache -a R3disPw ping", "R3disPw", "redis-cli -h cache -a ", " ping"),
     S("cmdline", "docker login -u ci -p D0ckerPw registry.local", "D0ckerPw", "docker login -u ci -p ", " registry.local"),
+    S("cmdline", "helm registry login oci.local -u ci -p H3lmPw", "H3lmPw", "helm registry login oci.local -u ci -p "),
     S("cmdline", "mongo --host db -u admin -p M0ngoPw --authenticationDatabase admin", "M0ngoPw", "-u admin -p ", "--authenticationDatabase admin"),
     S("cmdline", "sqlcmd -S db -U sa -P SqlPw!23 -Q select", "SqlPw!23", "-U sa -P ", " -Q select"),
     S("cmdline", "ldapsearch -x -D cn=admin -w LdapPw -b dc=x", "LdapPw", "-D cn=admin -w ", " -b dc=x"),
@@ -216,6 +217,7 @@ SECRETS: list[Secret] = [
     # --- self-identifying token formats anywhere -----------------------------------
     S("token", "key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE", "key ", " used"),
     S("token", "assumed ASIAY34FZKBOKMUTVV7A for role", "ASIAY34FZKBOKMUTVV7A", "assumed ", " for role"),
+    S("token", "bearer key ABIAY34FZKBOKMUTVV7B issued", "ABIAY34FZKBOKMUTVV7B", " issued"),
     S("token", "pat ghp_abcdefghijklmnopqrstuvwxyz0123 here", "ghp_abcdefghijklmnopqrstuvwxyz0123", "pat ", " here"),
     S("token", "using gho_16C7e42F292c6912E7710c838347Ae178B4a", "gho_16C7e42F292c6912E7710c838347Ae178B4a", "using "),
     S("token", "github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUV1234",
