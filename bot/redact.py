@@ -339,7 +339,10 @@ def _names(ln: _Line) -> None:
         space_sep = "=" not in sep and ":" not in sep  # --password VALUE
         if space_sep and (not flag or (key[1] != "-" and not key.islower())):
             continue  # VALUE after a space only for flags; -pDumpPw9 is -p with a value
-        context = "flag" if flag else "query" if before in "?&;" else "plain"
+        # -Dsession=... is a property like any other: a bare 'key' or 'session' needs a
+        # qualifier there, as in a config file
+        context = ("plain" if key.startswith("-D") else "flag" if flag else
+                   "query" if before in "?&;" else "plain")
         lkey = key.lower()
         vs = m.end()
         if lkey in ("authorization", "proxy-authorization") and not space_sep:

@@ -345,6 +345,7 @@ LOOKALIKES: list[str] = [
     "/usr/bin/mysqld_exporter --web.listen-address=:9104 -pid.file=/run/x.pid",
     "redis-server /etc/redis/redis.conf --port 6379",
     "java -Dhibernate.session.events.log=false -Dspring.session.timeout=30m -jar a.jar",
+    "java -Dsession=web -Dkey=orders -Dcache.key=user -jar cache.jar",
     "app --auth=kerberos --auth-type=basic --keepalive=30",
     "curl -o /tmp/x -u https://example.com/a",
     "terraform apply -var=keep_alive=true",
