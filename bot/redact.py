@@ -153,6 +153,10 @@ _XML = re.compile(
     r"<(?P<key>(?=[\w.\-:]*?(?i:pw|pass|secret|token|key|auth|cred|cookie|sig))[\w.\-:]+)>"
     r"(?P<pw>[^<\n]+)</(?P=key)>"
 )
+# Kubernetes / ECS env entries: {"name": "DB_PASSWORD", "value": "..."}
+_NAME_VALUE = re.compile(
+    r'"name"\s*:\s*"(?P<key>[\w.\-]+)"\s*,\s*"value"\s*:\s*"(?P<pw>(?:[^"\\\n]|\\.)*)"'
+)
 _SEG = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
 # the key's last word says secret, whatever comes before it
 _STRONG_END = (
@@ -520,6 +524,10 @@ def _redact_line(line: str) -> tuple[str, int]:
         _spans(ln, _BEARER, keep=lambda v: not _looks_like_token(v))
     _commands(ln)
     _names(ln)
+    if '"value"' in line:
+        for m in _NAME_VALUE.finditer(line):
+            if _secret_name(m.group("key"), "plain"):
+                ln.mask(m.start("pw"), m.end("pw"))
     if "</" in line:
         for m in _XML.finditer(line):
             if _secret_name(m.group("key"), "plain"):

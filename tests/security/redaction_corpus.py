@@ -213,6 +213,9 @@ SECRETS: list[Secret] = [
     S("config", "tls.key: LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t", "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t", "tls.key: "),
     S("config", "aws_secret_access_key = wJalrXUtnFEMIxK7MDENG", "wJalrXUtnFEMIxK7MDENG", "aws_secret_access_key = "),
     S("config", "login failed password:123456 for bob", "123456", "password:", " for bob"),
+    S("config", '"env":[{"name":"DB_USER","value":"app"},{"name":"DB_PASSWORD","value":"k8sPw!1"}]',
+      "k8sPw!1", '{"name":"DB_USER","value":"app"}', '"name":"DB_PASSWORD","value":"'),
+    S("config", '"Env": ["PATH=/usr/bin", "API_TOKEN=dockerInspect9"]', "dockerInspect9", '"API_TOKEN=', '"]'),
     S("config", "DB_PASSWORD=crlf pw\r\nDEBUG=0\r\n", "crlf pw", "DB_PASSWORD=", "\r\nDEBUG=0\r\n"),
     # --- self-identifying token formats anywhere -----------------------------------
     S("token", "key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE", "key ", " used"),
@@ -360,6 +363,7 @@ LOOKALIKES: list[str] = [
     "SESSION_TIMEOUT=30m" + N + "PASSWORD_MIN_LENGTH=12" + N,
     "AWS_ACCESS_KEY_ID_FILE=/var/run/aws/key_id" + N + "AWS_REGION=eu-west-1" + N,
     "JAVA_OPTS=-Xmx1g -XX:MaxRAM=2g" + N + "TZ=Asia/Tokyo" + N,
+    '"env":[{"name":"TOKEN_TTL","value":"3600"},{"name":"SESSION_TIMEOUT","value":"30m"}]',
     "REQUIRE_PASSWORD=true" + N + "PASSWORDLESS=true" + N,
     "GIT_ASKPASS=/usr/lib/git-core/git-gui--askpass" + N + "SSH_ASKPASS=/usr/bin/ksshaskpass" + N,
     "XAUTHORITY=/run/user/1000/gdm/Xauthority" + N + "XDG_SESSION_ID=c2" + N + "XDG_SESSION_TYPE=tty" + N,
