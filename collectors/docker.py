@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from collectors import http1
-from collectors.analysis.containers import ContainersSummary, container_findings, summarize
+from collectors.analysis.containers import ContainersSummary, summarize
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult, Status
 from collectors.plugin import Reads
 from collectors.transport.base import HostSession, PathGone, TransportError
@@ -170,8 +170,7 @@ class DockerCollector(Collector):
             result.warnings.append(f"{len(listing)} containers listed, {len(chosen)} inspected "
                                    f"(max_containers)")
         await self._details(api, opts, chosen, inspects, stats, result)
-        summary = publish()
-        result.findings.extend(container_findings(summary, ctx.thresholds.containers))
+        publish()
 
     async def _details(self, api: EngineClient, opts: DockerOptions,
                        chosen: list[dict[str, Any]], inspects: dict[str, dict[str, Any]],

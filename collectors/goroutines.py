@@ -22,7 +22,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from collectors import http1
-from collectors.analysis.dumps import analyze_dumps
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult, Status
 from collectors.godiscovery import Endpoint, discover_endpoints, parse_endpoint
 from collectors.plugin import Reads
@@ -238,18 +237,7 @@ class GoroutinesCollector(Collector):
                   "truncated": r.truncated_reason}))
         if r.truncated:
             result.warnings.append(f"{ep.address}: {r.truncated_reason}")
-        # parsing 64 MiB takes a while: off the event loop, other fetches go on
-        analysis = await asyncio.to_thread(
-            analyze_dumps, [r.body], ctx.thresholds, kind=f"debug={debug}")
-        row["summary"] = analysis.dumps[0] if analysis.dumps else {}
-        result.warnings.extend(f"{ep.address}: {w}" for w in analysis.warnings)
-        who = ep.display
-        for f in analysis.findings:
-            f.title = f"{who}: {f.title}"
-            f.data["endpoint"] = ep.address
-            if ep.pid:
-                f.data["pid"] = ep.pid
-            result.findings.append(f)
+        # its summary and findings: the analysis stage, from the raw dump
 
     @staticmethod
     def _failed(ep: Endpoint, row: dict[str, Any], result: CollectorResult) -> None:

@@ -371,25 +371,8 @@ class JvmCollector(Collector):
             result.artifacts.append(Artifact(
                 f"jvm/{t.pid}-dump{i + 1}.txt", data,
                 meta={"pid": t.pid, "method": method, "why": why}))
-        if dumps:
+        if dumps:  # summary and findings: the analysis stage, from the raw dumps
             info["jdk"] = _jdk_version(dumps[0])
-            self._analyze(ctx, t, dumps, info, result)
-
-    def _analyze(self, ctx: CollectContext, t: JvmTarget, dumps: list[bytes],
-                 info: dict[str, Any], result: CollectorResult) -> None:
-        try:
-            from collectors.analysis.dumps import analyze_dumps
-        except ImportError:  # analysis lands separately; raw dumps are kept regardless
-            result.warnings.append("thread-dump analysis unavailable")
-            return
-        analysis = analyze_dumps(dumps, ctx.thresholds, kind="jstack")
-        # the last dump's summary: what `hostsnap diff` compares, without reparsing
-        info["summary"] = analysis.dumps[-1] if analysis.dumps else {}
-        for f in analysis.findings:
-            f.subject = f.subject or f"pid {t.pid}"
-            f.data.setdefault("pid", t.pid)
-        result.findings.extend(analysis.findings)
-        result.warnings.extend(f"pid {t.pid}: {w}" for w in analysis.warnings)
 
 
 def _opts(ctx: CollectContext) -> JvmOptions:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from collectors.analysis.hostmodels import CgroupPids, LimitsSummary, ProcessInfo, UserThreads
-from collectors.analysis.hostrules import limits_findings
 from collectors.analysis.procfs import CgroupRef, parse_int, parse_loadavg, parse_proc_cgroup
 from collectors.analysis.versions import versions_in
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult
@@ -95,7 +94,6 @@ class LimitsCollector(Collector):
         ))
         if table.vanished:
             result.warnings.append(f"{table.vanished} processes exited while /proc was read")
-        result.findings.extend(limits_findings(summary, ctx.thresholds.host))
 
 
 def _threads_tsv(table: ProcessTable, cg_of: dict[int, str]) -> str:

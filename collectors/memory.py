@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from collectors.analysis.hostmodels import CgroupMemory, MemorySummary
-from collectors.analysis.hostrules import memory_findings
 from collectors.analysis.kernlog import parse_oom_kills
 from collectors.analysis.procfs import CgroupRef, parse_int, parse_kv, parse_proc_cgroup
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult
@@ -66,7 +65,6 @@ class MemoryCollector(Collector):
             result.artifacts.append(Artifact("memory/kernel-log-oom.txt", "\n".join(
                 e.line for e in summary.oom_events).encode()))
         result.parsed = summary.model_dump(mode="json")
-        result.findings.extend(memory_findings(summary, ctx.thresholds.host))
 
 
 def _uptime(raw: bytes | None) -> float | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from collectors.analysis.hostrules import network_findings
 from collectors.analysis.procfs import parse_int
 from collectors.analysis.tcp import parse_port_range, parse_sockstat, parse_tcp_tables
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult
@@ -45,4 +44,3 @@ class NetworkCollector(Collector):
         summary.tw_reuse = parse_int(small["/proc/sys/net/ipv4/tcp_tw_reuse"])
         summary.sockstat = parse_sockstat(small["/proc/net/sockstat"])
         result.parsed = summary.model_dump(mode="json")
-        result.findings.extend(network_findings(summary, ctx.thresholds.host))

@@ -11,8 +11,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from collectors.analysis.findings import Finding
-from collectors.analysis.hostmodels import LimitsSummary, MemorySummary
-from collectors.analysis.hostrules import cross_findings
+from collectors.analysis.results import dump_json
+from collectors.analysis.stage import analyze_collector, cross, typed
 from collectors.base import CollectContext, Collector, CollectorResult, Status
 from collectors.plugin import UndeclaredAccess, strict
 from collectors.transport.base import TransportError
@@ -49,10 +49,27 @@ async def run_collector(
         result.error = f"{type(e).__name__}: {e}"
     if result.status in (Status.TIMEOUT, Status.FAILED) and (result.parsed or result.artifacts):
         result.status = Status.PARTIAL
-    for f in result.findings:
-        f.collector = f.collector or collector.name
     result.duration_s = time.perf_counter() - t0
+    await _analyze(result, ctx)
     return result
+
+
+async def _analyze(result: CollectorResult, ctx: CollectContext) -> None:
+    """The analysis stage over this result, as soon as it is in (so the stored
+    result carries its dump summaries); off the event loop: a 64 MiB goroutine
+    dump takes seconds to parse."""
+    if not result.parsed:
+        return
+    try:
+        a = await asyncio.to_thread(analyze_collector, result.collector, result.parsed,
+                                    result.artifacts, ctx.thresholds)
+    except Exception as e:  # a rule bug costs a warning, never the evidence
+        result.warnings.append(f"analysis error: {type(e).__name__}: {e}")
+        return
+    result.findings.extend(a.findings)
+    result.warnings.extend(a.warnings)
+    if a.result is not None and result.collector in ("jvm", "goroutines"):
+        result.parsed = dump_json(a.result)  # with the summaries the stage derived
 
 
 async def run_collectors(
@@ -77,10 +94,6 @@ async def run_collectors(
 
 
 def derive_cross_findings(results: list[CollectorResult], ctx: CollectContext) -> list[Finding]:
-    parsed = {r.collector: r.parsed for r in results if r.parsed}
-    limits = LimitsSummary.model_validate(parsed["limits"]) if "limits" in parsed else None
-    memory = MemorySummary.model_validate(parsed["memory"]) if "memory" in parsed else None
-    out = cross_findings(limits, memory, ctx.thresholds.host)
-    for f in out:
-        f.collector = "snapshot"
-    return out
+    """The stage's cross-collector rules over the typed results."""
+    return cross({r.collector: typed(r.collector, r.parsed) for r in results
+                  if r.collector in ("limits", "memory") and r.parsed}, ctx.thresholds)

@@ -78,8 +78,14 @@ class FindingRow(Base):
     title: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(String(255), default="")
     body: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    #: one analysis of the snapshot: 1 at capture, +1 per `reanalyze`; views show the latest
+    finding_set: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    rules_version: Mapped[str] = mapped_column(String(32), default="0", server_default="0")
+    analyzed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     snapshot: Mapped[SnapshotRow] = relationship(back_populates="findings")
+
+    __table_args__ = (Index("ix_findings_snapshot_set", "snapshot_id", "finding_set"),)
 
 
 class ArtifactRow(Base):

@@ -26,6 +26,7 @@ from bot.store.views import (
     SnapshotView,
 )
 from collectors.analysis.findings import Finding, Severity, sort_findings
+from collectors.analysis.stage import RULES_VERSION, Evidence, RawFile, typed
 from collectors.base import CollectorResult
 
 ZSTD_LEVEL = 6
@@ -34,6 +35,17 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 class SnapshotNotFound(LookupError):
     pass
+
+
+#: marks an analysis that found nothing (never shown)
+_EMPTY_SET = "_NO_FINDINGS"
+
+
+def _latest(rows: list[FindingRow]) -> list[Finding]:
+    """The findings of the latest analysis of one snapshot."""
+    last = max((f.finding_set for f in rows), default=1)
+    return sort_findings([Finding.model_validate(f.body) for f in rows
+                          if f.finding_set == last and f.rule != _EMPTY_SET])
 
 
 def _utc(dt: datetime | None) -> datetime | None:
@@ -107,13 +119,72 @@ class Store:
         return (zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data),
                 hashlib.sha256(data).hexdigest())
 
-    def _add_findings(self, s: AsyncSession, snapshot_id: str, findings: list[Finding]) -> None:
+    def _add_findings(self, s: AsyncSession, snapshot_id: str, findings: list[Finding],
+                      finding_set: int = 1, rules_version: str = RULES_VERSION) -> None:
+        at = now()
         for f in findings:
             s.add(FindingRow(
                 snapshot_id=snapshot_id, collector=f.collector, rule=f.rule,
                 severity=str(f.severity), title=f.title, subject=f.subject,
-                body=f.model_dump(mode="json"),
+                body=f.model_dump(mode="json"), finding_set=finding_set,
+                rules_version=rules_version, analyzed_at=at,
             ))
+
+    async def add_finding_set(self, snapshot_id: str, findings: list[Finding],
+                              rules_version: str = RULES_VERSION) -> int:
+        """A new analysis of a snapshot, beside the older ones (kept); views show
+        the latest. Returns its number (capture's is 1)."""
+        sid = await self.resolve_id(snapshot_id)
+        async with self.sessions.begin() as s:
+            last = await s.scalar(select(func.max(FindingRow.finding_set)).where(
+                FindingRow.snapshot_id == sid))
+            number = (last or 1) + 1
+            self._add_findings(s, sid, findings, number, rules_version)
+            if not findings:  # an analysis that finds nothing is a set too: say so
+                s.add(FindingRow(snapshot_id=sid, collector="snapshot", rule=_EMPTY_SET,
+                                 severity="info", title="", subject="", body={},
+                                 finding_set=number, rules_version=rules_version,
+                                 analyzed_at=now()))
+        return number
+
+    async def finding_sets(self, snapshot_id: str) -> list[tuple[int, str, int]]:
+        """(set, rules version, findings) of every analysis, oldest first."""
+        sid = await self.resolve_id(snapshot_id)
+        async with self.sessions() as s:
+            rows = (await s.execute(
+                select(FindingRow.finding_set, FindingRow.rules_version, FindingRow.rule)
+                .where(FindingRow.snapshot_id == sid))).all()
+        sets: dict[int, tuple[str, int]] = {}
+        for n, version, rule in rows:
+            v, count = sets.get(n, (version, 0))
+            sets[n] = (v, count + (rule != _EMPTY_SET))
+        return [(n, v, c) for n, (v, c) in sorted(sets.items())]
+
+    async def findings_of(self, snapshot_id: str) -> list[Finding]:
+        """The findings of the latest analysis."""
+        return (await self.get_snapshot(snapshot_id)).finding_list
+
+    async def evidence_of(self, snapshot_id: str) -> Evidence:
+        """Typed results and raw files of a stored snapshot, for `reanalyze`."""
+        sid = await self.resolve_id(snapshot_id)
+        async with self.sessions() as s:
+            runs = (await s.scalars(select(CollectorRunRow).where(
+                CollectorRunRow.snapshot_id == sid))).all()
+            arts = (await s.scalars(select(ArtifactRow).where(
+                ArtifactRow.snapshot_id == sid))).all()
+            raw = [(a.collector, a.name, a.data, a.size, a.compression, a.meta) for a in arts]
+
+        def unpack() -> dict[str, list[RawFile]]:
+            out: dict[str, list[RawFile]] = {}
+            for collector, name, data, size, comp, meta in raw:
+                if comp == "zstd":
+                    data = zstandard.ZstdDecompressor().decompress(data, max_output_size=size)
+                out.setdefault(collector, []).append(RawFile(name, data, meta or {}))
+            return out
+
+        files = await asyncio.to_thread(unpack)
+        results = {r.collector: m for r in runs if (m := typed(r.collector, r.parsed))}
+        return Evidence(results=results, artifacts=files)
 
     async def finish_snapshot(
         self, snapshot_id: str, *, findings: list[Finding] | None = None,
@@ -194,7 +265,7 @@ class Store:
             ])
             if row is None:
                 raise SnapshotNotFound(f"no snapshot {sid}")
-            findings = sort_findings([Finding.model_validate(f.body) for f in row.findings])
+            findings = _latest(row.findings)
             return SnapshotView(
                 **_summary_fields(row, findings),
                 finished_at=_utc(row.finished_at), error=row.error, summary=row.summary,
@@ -218,7 +289,7 @@ class Store:
             rows = (await s.scalars(q)).all()
             out = []
             for r in rows:
-                findings = sort_findings([Finding.model_validate(f.body) for f in r.findings])
+                findings = _latest(r.findings)
                 out.append(SnapshotSummary(**_summary_fields(r, findings)))
             return out
 
