@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
+
 from collectors.analysis.findings import Finding
+from collectors.analysis.results import dump_json
 from collectors.analysis.thresholds import Thresholds
 from collectors.plugin import GuardedSession, Reads
 from collectors.transport.base import HostSession
@@ -42,10 +45,18 @@ class CollectorResult:
     status: Status = Status.OK
     error: str | None = None
     parsed: dict[str, Any] = field(default_factory=dict)
+    #: the typed result (collectors.analysis.stage.RESULT_MODELS), filled in place;
+    #: the runner stores it as `parsed` (its JSON), also after a timeout
+    typed: BaseModel | None = None
     artifacts: list[Artifact] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+
+    def sync(self) -> None:
+        """`parsed` from `typed`: what was gathered so far, as it is stored."""
+        if self.typed is not None:
+            self.parsed = dump_json(self.typed)
 
 
 @dataclass

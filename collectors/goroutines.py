@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from collectors import http1
+from collectors.analysis.results import GoEndpoint, GoroutinesResult
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult, Status
 from collectors.godiscovery import Endpoint, discover_endpoints, parse_endpoint
 from collectors.plugin import Reads
@@ -156,7 +157,8 @@ class GoroutinesCollector(Collector):
                     same.pid, same.process = ep.pid, ep.process
                 else:
                     endpoints.append(ep)
-        result.parsed = {"endpoints": [], "discovery": notes}
+        res = GoroutinesResult(endpoints=[], discovery=notes)
+        result.typed = res
         if not endpoints:
             result.status = Status.SKIPPED
             result.error = ("no pprof endpoint: none labelled (host label pprof = "
@@ -166,12 +168,12 @@ class GoroutinesCollector(Collector):
 
         async def one(ep: Endpoint) -> None:
             async with sem:
-                await self._endpoint(ctx, ep, opts, deadline, result)
+                await self._endpoint(ctx, ep, opts, deadline, res, result)
 
         await asyncio.gather(*(one(ep) for ep in endpoints))
-        rows = result.parsed["endpoints"]
-        dumped = [r for r in rows if r.get("format")]
-        if not dumped and all(r["source"] != "label" for r in rows):
+        rows = res.endpoints
+        dumped = [r for r in rows if r.format]
+        if not dumped and all(r.source != "label" for r in rows):
             # only discovered listeners, none of them pprof: not applicable, not a failure
             result.status = Status.SKIPPED
             result.error = f"no pprof on the {len(rows)} listener(s) of Go processes"
@@ -179,24 +181,25 @@ class GoroutinesCollector(Collector):
             # nothing to show but the reasons: FAILED (the runner calls any parsed
             # result partial), with the discovery notes kept as warnings
             result.status = Status.FAILED
-            result.error = "; ".join(f"{r['endpoint']}: {r['error']}" for r in rows)
+            result.error = "; ".join(f"{r.endpoint}: {r.error}" for r in rows)
             result.warnings.extend(notes)
-            result.parsed = {}
-        elif any(r.get("error") for r in rows if r["source"] == "label") or any(
-                r.get("truncated") for r in dumped):
+            result.typed, result.parsed = None, {}
+        elif any(r.error for r in rows if r.source == "label") or any(
+                r.truncated for r in dumped):
             result.status = Status.PARTIAL
 
     async def _endpoint(self, ctx: CollectContext, ep: Endpoint, opts: GoroutineOptions,
-                        deadline: float, result: CollectorResult) -> None:
-        row: dict[str, Any] = {"endpoint": ep.address, "path": ep.prefix, "source": ep.source,
-                               "pid": ep.pid, "process": ep.process}
-        result.parsed["endpoints"].append(row)
+                        deadline: float, res: GoroutinesResult, result: CollectorResult
+                        ) -> None:
+        row = GoEndpoint(endpoint=ep.address, path=ep.prefix, source=ep.source,
+                         pid=ep.pid, process=ep.process)
+        res.endpoints.append(row)
 
         def time_left() -> float:
             return min(opts.fetch_timeout, deadline - time.monotonic())
 
         if time_left() < 1:
-            row["error"] = "not fetched: the collector's time was used up by other endpoints"
+            row.error = "not fetched: the collector's time was used up by other endpoints"
             self._failed(ep, row, result)
             return
         t0 = time.perf_counter()
@@ -211,26 +214,26 @@ class GoroutinesCollector(Collector):
                     meta={"endpoint": ep.address, "truncated": r.truncated_reason}))
                 result.warnings.append(f"{ep.address}: debug=2 {r.truncated_reason}; "
                                        f"analyzed debug=1 (aggregated stacks)")
-                row["debug2_truncated"] = r.truncated_reason
+                row.debug2_truncated = r.truncated_reason
                 r = await fetch(ctx.session, ep, 1, opts.max_bytes, max(0.5, time_left()))
                 debug = 1
             else:
                 debug = 2
         except TimeoutError as e:
-            row["error"] = str(e) or f"no answer within {time.perf_counter() - t0:.1f}s"
+            row.error = str(e) or f"no answer within {time.perf_counter() - t0:.1f}s"
             self._failed(ep, row, result)
             return
         except (TransportError, http1.HTTPError, OSError) as e:
-            row["error"] = str(e)
+            row.error = str(e)
             self._failed(ep, row, result)
             return
-        row["seconds"] = round(time.perf_counter() - t0, 3)
+        row.seconds = round(time.perf_counter() - t0, 3)
         if r.status != 200:
-            row["error"] = f"HTTP {r.status} {r.reason}".strip() + (
+            row.error = f"HTTP {r.status} {r.reason}".strip() + (
                 " (no net/http/pprof here)" if r.status == 404 else "")
             self._failed(ep, row, result)
             return
-        row.update(format=f"debug={debug}", bytes=len(r.body), truncated=r.truncated)
+        row.format, row.bytes, row.truncated = f"debug={debug}", len(r.body), r.truncated
         result.artifacts.append(Artifact(
             f"goroutines/{ep.slug}.debug{debug}.txt", r.body,
             meta={"endpoint": ep.address, "pid": ep.pid, "process": ep.process,
@@ -240,7 +243,7 @@ class GoroutinesCollector(Collector):
         # its summary and findings: the analysis stage, from the raw dump
 
     @staticmethod
-    def _failed(ep: Endpoint, row: dict[str, Any], result: CollectorResult) -> None:
+    def _failed(ep: Endpoint, row: GoEndpoint, result: CollectorResult) -> None:
         # a discovered listener that is not pprof is expected; a labelled one is a problem
         if ep.source == "label":
-            result.warnings.append(f"{ep.address}: {row['error']}")
+            result.warnings.append(f"{ep.address}: {row.error}")

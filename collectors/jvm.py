@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from collectors.analysis.results import JvmDump, JvmInfo, JvmResult
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult, Status
 from collectors.headroom import HEADROOM_READS, Headroom, measure
 from collectors.hotspot_attach import AttachError, attach_command
@@ -337,23 +338,20 @@ class JvmCollector(Collector):
             result.status = Status.SKIPPED
             result.error = "no Java process" + (f" matching {patterns}" if patterns else "")
             return
-        result.parsed = {"jvms": []}
+        res = JvmResult()
+        result.typed = res
         taker = DumpTaker(ctx.session, opts, table)
-        await asyncio.gather(*(self._one(ctx, taker, t, opts, result) for t in targets))
-        if any(j.get("error") for j in result.parsed["jvms"]):
-            result.status = Status.PARTIAL if any(
-                j.get("dumps") for j in result.parsed["jvms"]) else Status.FAILED
-            result.error = "; ".join(f"pid {j['pid']}: {j['error']}"
-                                     for j in result.parsed["jvms"] if j.get("error"))
+        await asyncio.gather(*(self._one(ctx, taker, t, opts, res, result) for t in targets))
+        if any(j.error for j in res.jvms):
+            result.status = Status.PARTIAL if any(j.dumps for j in res.jvms) else Status.FAILED
+            result.error = "; ".join(f"pid {j.pid}: {j.error}" for j in res.jvms if j.error)
 
     async def _one(self, ctx: CollectContext, taker: DumpTaker, t: JvmTarget, opts: JvmOptions,
-                   result: CollectorResult) -> None:
-        info: dict[str, Any] = {
-            "pid": t.pid, "nspid": t.nspid, "user": t.user, "threads": t.threads,
-            "cmdline": t.cmdline, "listener_before": t.listener, "stdout": t.stdout,
-            "dumps": [],
-        }
-        result.parsed["jvms"].append(info)
+                   res: JvmResult, result: CollectorResult) -> None:
+        info = JvmInfo(pid=t.pid, nspid=t.nspid, user=t.user, threads=t.threads,
+                       cmdline=t.cmdline, listener_before=t.listener, stdout=t.stdout,
+                       dumps=[])
+        res.jvms.append(info)
         dumps: list[bytes] = []
         for i in range(opts.dumps):
             if i:
@@ -363,16 +361,16 @@ class JvmCollector(Collector):
                 data, method, why = await taker.take(t)
             except (TransportError, PathGone) as e:
                 gone = not await _alive(ctx.session, t.pid)
-                info["error"] = "the JVM exited during the capture" if gone else str(e)
+                info.error = "the JVM exited during the capture" if gone else str(e)
                 break
             dumps.append(data)
-            info["dumps"].append({"method": method, "why": why, "bytes": len(data),
-                                  "seconds": round(time.monotonic() - t0, 3)})
+            info.dumps.append(JvmDump(method=method, why=why, bytes=len(data),
+                                      seconds=round(time.monotonic() - t0, 3)))
             result.artifacts.append(Artifact(
                 f"jvm/{t.pid}-dump{i + 1}.txt", data,
                 meta={"pid": t.pid, "method": method, "why": why}))
         if dumps:  # summary and findings: the analysis stage, from the raw dumps
-            info["jdk"] = _jdk_version(dumps[0])
+            info.jdk = _jdk_version(dumps[0])
 
 
 def _opts(ctx: CollectContext) -> JvmOptions:

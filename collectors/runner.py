@@ -11,7 +11,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 from collectors.analysis.findings import Finding
-from collectors.analysis.results import dump_json
 from collectors.analysis.stage import analyze_collector, cross, typed
 from collectors.base import CollectContext, Collector, CollectorResult, Status
 from collectors.plugin import UndeclaredAccess, strict
@@ -30,7 +29,10 @@ async def run_collector(
     limit = timeout or collector.budget(ctx)
     t0 = time.perf_counter()
     try:
-        await asyncio.wait_for(collector.collect(ctx, result), limit)
+        try:
+            await asyncio.wait_for(collector.collect(ctx, result), limit)
+        finally:
+            result.sync()
         if result.status is Status.OK and result.warnings and not result.parsed:
             result.status = Status.PARTIAL
     except TimeoutError:
@@ -69,7 +71,8 @@ async def _analyze(result: CollectorResult, ctx: CollectContext) -> None:
     result.findings.extend(a.findings)
     result.warnings.extend(a.warnings)
     if a.result is not None and result.collector in ("jvm", "goroutines"):
-        result.parsed = dump_json(a.result)  # with the summaries the stage derived
+        result.typed = a.result  # with the summaries the stage derived
+        result.sync()
 
 
 async def run_collectors(

@@ -50,6 +50,9 @@ class GoEndpoint(_Open):
     format: str | None = None  # "debug=2" / "debug=1" once dumped
     bytes: int | None = None
     truncated: bool | None = None
+    #: why debug=2 was cut (then debug=1 was fetched)
+    debug2_truncated: str | None = None
+    seconds: float | None = None
     error: str | None = None
     summary: dict[str, Any] | None = None
 
