@@ -9,7 +9,7 @@ import asyncio
 import weakref
 
 from collectors.analysis.procfs import CgroupRef, parse_int
-from collectors.plugin import Reads
+from collectors.plugin import GuardedSession, Reads
 from collectors.transport.base import HostSession, PathGone
 
 #: the layout probe, and pids limits on every level up to the root
@@ -38,9 +38,14 @@ async def _probe(session: HostSession) -> tuple[dict[str, str], str | None]:
 
 async def layout(session: HostSession) -> tuple[dict[str, str], str | None]:
     """(v1 controller roots, v2 root) mounted on the host."""
-    task = _layouts.get(session)
+    # learned once per real session, whichever collector asks first; each one
+    # that asks must declare the probe all the same
+    key = session.inner if isinstance(session, GuardedSession) else session
+    if isinstance(session, GuardedSession):
+        session.check("dirs", "/sys/fs/cgroup")
+    task = _layouts.get(key)
     if task is None:
-        task = _layouts[session] = asyncio.ensure_future(_probe(session))
+        task = _layouts[key] = asyncio.ensure_future(_probe(session))
     return await asyncio.shield(task)
 
 
