@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.botproc import BotProcess
 from bot.alerts.settings import AlertSettings, Receiver, Route
 from bot.config import CaptureSettings, HostEntry, Settings, SSHSettings
-from bot.slack.settings import AuthzRule, SlackSettings
+from bot.settings.slack import AuthzRule, SlackSettings
 from bot.store.service import Store
 from tests.alerts.senders import am_alert, am_payload
 from tests.fakeslack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.botproc import BotProcess
 from bot.config import CaptureSettings, Settings
-from bot.slack.settings import AuthzRule, SlackSettings
+from bot.settings.slack import AuthzRule, SlackSettings
 from collectors import registry
 from tests.fakeslack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, Msg
 

@@ -21,7 +21,7 @@ from pydantic_settings import (
 )
 
 from bot.alerts.settings import AlertSettings
-from bot.slack.settings import AuthzRule, SlackSettings
+from bot.settings.slack import AuthzRule, SlackSettings
 from bot.store.db import default_database_url, normalize_url
 from collectors.analysis.thresholds import Thresholds
 from collectors.jvm import JvmOptions

@@ -36,8 +36,8 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.redact import redact
 from bot.render.slack import Message, esc
+from bot.settings.slack import SlackSettings
 from bot.slack.metrics import Metrics
-from bot.slack.settings import SlackSettings
 
 log = logging.getLogger(__name__)
 

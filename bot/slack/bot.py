@@ -20,6 +20,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access.authz import Authorizer, MembershipCache, Need
 from bot.capture import CaptureService
 from bot.config import Settings
 from bot.diff import diff_snapshots
@@ -30,7 +31,6 @@ from bot.render import slack as render
 from bot.render.slack_fleet import fleet_message, fleet_progress_message
 from bot.render.slack_watch import holder_text, watch_message
 from bot.slack.api import SlackApi, SlackRejected, SlackUnavailable, Upload
-from bot.slack.authz import Authorizer, MembershipCache, Need
 from bot.slack.commands import Command, CommandError, parse, snapshot_id
 from bot.slack.delivery import Delivery
 from bot.slack.gate import AckGate

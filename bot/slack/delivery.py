@@ -22,11 +22,11 @@ from bot.render.slack import (
     summary_message,
     too_long_message,
 )
+from bot.settings.slack import SlackSettings
 from bot.slack.api import SlackApi, SlackRejected, SlackUnavailable, Upload
 from bot.slack.live import LiveMessage
 from bot.slack.metrics import Metrics
 from bot.slack.posts import DONE, PENDING, Post, Posts, interrupt_dead_captures
-from bot.slack.settings import SlackSettings
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import SnapshotView
 

@@ -26,12 +26,12 @@ from sqlalchemy import text
 from bot.alerts.settings import AlertConfigError
 from bot.alerts.web import attach as attach_alerts
 from bot.config import Settings
+from bot.settings.slack import SlackSettings
 from bot.slack.api import make_client
 from bot.slack.app import build_app, set_auth
 from bot.slack.bot import HostsnapBot
 from bot.slack.gate import AckGate
 from bot.slack.metrics import Metrics
-from bot.slack.settings import SlackSettings
 from bot.store.service import Store
 from bot.web import make_web_app
 

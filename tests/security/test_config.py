@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.slack.settings import AuthzRule
+from bot.settings.slack import AuthzRule
 
 HOSTSNAP = str(Path(sys.executable).with_name("hostsnap"))
 

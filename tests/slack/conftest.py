@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from bot.config import CaptureSettings, HostEntry, Settings
+from bot.settings.slack import AuthzRule, SlackSettings
 from bot.slack.serve import Running, SlackService
-from bot.slack.settings import AuthzRule, SlackSettings
 from bot.store.service import Store
 from tests.fakeslack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, Msg
 

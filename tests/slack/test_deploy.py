@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from bot.config import load_settings
+from bot.settings.slack import SlackSettings
 from bot.slack.metrics import Metrics
-from bot.slack.settings import SlackSettings
 from bot.web import make_web_app
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -3,7 +3,7 @@ words as @hostsnap mentions in threads; all answered where the user looks."""
 
 from __future__ import annotations
 
-from bot.slack.settings import AuthzRule
+from bot.settings.slack import AuthzRule
 from bot.store.service import Store
 from collectors.analysis.findings import CodeBlock, Finding, Severity
 from collectors.base import Artifact, CollectorResult, Status

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from bot.config import SSHSettings, WatchSettings
-from bot.slack.settings import AuthzRule
+from bot.settings.slack import AuthzRule
 from tests.fakeslack import FakeSlack
 from tests.slack.conftest import lab_entry, summary_of
 

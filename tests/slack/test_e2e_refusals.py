@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.slack.settings import AuthzRule
+from bot.settings.slack import AuthzRule
 from tests.fakeslack import FakeSlack
 from tests.slack.conftest import summary_of
 

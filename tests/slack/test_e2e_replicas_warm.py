@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from bot.config import HostEntry, SSHSettings, WatchSettings
-from bot.slack.settings import AuthzRule
+from bot.settings.slack import AuthzRule
 from tests.fakeslack import FakeSlack
 from tests.slack.conftest import BotUnderTest, lab_entry, summary_of
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.slack.settings import AuthzRule
+from bot.settings.slack import AuthzRule
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Configuration sections that are not the file loader itself (bot/config.py)."""
