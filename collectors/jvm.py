@@ -338,7 +338,7 @@ class JvmCollector(Collector):
             result.status = Status.SKIPPED
             result.error = "no Java process" + (f" matching {patterns}" if patterns else "")
             return
-        res = JvmResult()
+        res = JvmResult(jvms=[])  # set, so stored even while empty
         result.typed = res
         taker = DumpTaker(ctx.session, opts, table)
         await asyncio.gather(*(self._one(ctx, taker, t, opts, res, result) for t in targets))

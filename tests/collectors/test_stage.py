@@ -67,3 +67,24 @@ def test_collectors_compute_no_findings() -> None:
         src = inspect.getsource(inspect.getmodule(cls))  # type: ignore[arg-type]
         assert "result.findings" not in src and "analyze_dumps" not in src, cls.name
         assert not re.search(r"\w_findings\(", src), cls.name
+
+
+def test_a_typed_result_is_stored_with_the_keys_the_collectors_always_wrote() -> None:
+    from collectors.analysis.results import GoEndpoint, GoroutinesResult, JvmDump, dump_json
+
+    res = JvmResult(jvms=[])
+    info = JvmInfo(pid=7, nspid=7, user="app", threads=3, cmdline="java X",
+                   listener_before=False, stdout="/x.log", dumps=[])
+    res.jvms.append(info)
+    info.dumps.append(JvmDump(method="attach", why="w", bytes=10, seconds=0.1))
+    info.jdk = "17.0.9"
+    assert dump_json(res) == {"jvms": [{
+        "pid": 7, "nspid": 7, "user": "app", "threads": 3, "cmdline": "java X",
+        "listener_before": False, "stdout": "/x.log", "jdk": "17.0.9",
+        "dumps": [{"method": "attach", "why": "w", "bytes": 10, "seconds": 0.1}]}]}
+    row = GoEndpoint(endpoint="127.0.0.1:6060", path="/debug/pprof", source="label",
+                     pid=None, process="")
+    row.error = "HTTP 404"
+    assert dump_json(GoroutinesResult(endpoints=[row], discovery=[])) == {
+        "endpoints": [{"endpoint": "127.0.0.1:6060", "path": "/debug/pprof", "source": "label",
+                       "pid": None, "process": "", "error": "HTTP 404"}], "discovery": []}
