@@ -15,8 +15,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from bot import watchd
-from bot.capture import CaptureOutcome, CaptureService, ProgressEvent
+from bot.capture.progress import CaptureOutcome, ProgressEvent
+from bot.capture.service import CaptureService
 from bot.config import ConfigError, Settings, load_settings
 from bot.fleet import summarize
 from bot.inventory import Inventory, InventoryError, InventoryHost
@@ -30,8 +30,10 @@ from bot.render.terminal import (
     snapshots_table,
 )
 from bot.render.text import assemble, cell, json_dumps, json_text, safe_text
+from bot.snapshots.service import SnapshotService, Viewer
 from bot.store.db import DatabaseError, head_revision, make_engine, upgrade
 from bot.store.service import SnapshotNotFound, Store
+from bot.watch import daemon as watchd
 from collectors import registry
 from collectors.transport.base import TransportError
 from collectors.transport.hostkeys import HostKeyError
@@ -173,10 +175,16 @@ async def _capture(svc: CaptureService, store: Store, targets: list[InventoryHos
 
     async def through_watch() -> list[InventoryHost]:
         """Hosts left to capture directly (all of them if the watch went away)."""
+        progress = kw.get("on_progress")
+
+        async def on_event(fields: dict[str, Any]) -> None:
+            if progress is not None:
+                await progress(ProgressEvent(**fields))
+
         doc = await watchd.request(
             {"op": "capture", "hosts": [h.name for h in via_watch],
              "collectors": kw.get("collectors"), "actor": kw.get("actor", "")},
-            on_event=kw.get("on_progress"))
+            on_event=on_event)
         if doc is None or "error" in doc:
             return via_watch
         for o in doc["outcomes"]:
@@ -261,15 +269,15 @@ def show(
     """One snapshot: findings, collectors, raw files (--raw NAME prints one)."""
 
     async def go(settings: Settings, store: Store) -> None:
-        if raw:
-            meta, data = await store.get_artifact(snapshot_id, raw)
-            await store.audit(_actor(), "view_raw", meta.name, snapshot_id=snapshot_id)
+        snapshots, viewer = SnapshotService(store), Viewer(_actor(), "cli")
+        if raw:  # this machine's own terminal: as stored (audited like any view)
+            data = (await snapshots.raw(viewer, snapshot_id, raw, redact=False)).data
             if sys.stdout.isatty():  # a terminal obeys escape sequences: show them instead
                 data = safe_text(data.decode(errors="replace"), multiline=True).encode()
             sys.stdout.buffer.write(data)  # piped or redirected: the bytes as stored
             sys.stdout.flush()
             return
-        v = await store.get_snapshot(snapshot_id)
+        v = await snapshots.show(viewer, snapshot_id)
         if as_json:
             sys.stdout.write(json_text(v.model_dump_json(indent=2)) + "\n")
             return
@@ -300,7 +308,7 @@ def hosts_(
     async def go() -> int:
         settings = load_settings(config)
         inv = Inventory(settings)
-        from bot.sessions import SessionPool
+        from bot.watch.sessions import SessionPool
 
         pool = SessionPool(inv)
         names = list(inv.hosts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -20,23 +19,17 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", envvar="HOSTSNAP_CONFIG")] = None,
     ) -> None:
         """Threads per pool, stacks that appeared or vanished, limits, TIME_WAIT."""
-        from bot.cli import _run, _with_store, out
+        from bot.cli import _actor, _run, _with_store, out
         from bot.config import Settings
-        from bot.diff import diff_snapshots
         from bot.render.terminal import print_diff
         from bot.render.text import json_text
-        from bot.store.service import SnapshotNotFound, Store
+        from bot.snapshots.service import SnapshotService, Viewer
+        from bot.store.service import Store
 
         async def go(settings: Settings, store: Store) -> None:
-            a_id, b_id = older, newer
-            if b_id is None:
-                prev = await store.previous_snapshot(a_id)
-                if prev is None:
-                    raise SnapshotNotFound(f"{a_id} has no earlier snapshot of its host "
-                                           "to compare with; name two ids")
-                a_id, b_id = prev, a_id
-            a, b = await asyncio.gather(store.get_snapshot(a_id), store.get_snapshot(b_id))
-            d = diff_snapshots(a, b)
+            snapshots = SnapshotService(store)
+            a_id, b_id = await snapshots.pair(older, newer)
+            d = await snapshots.diff(Viewer(_actor(), "cli"), a_id, b_id)
             if as_json:
                 sys.stdout.write(json_text(d.model_dump_json(indent=2)) + "\n")
             else:

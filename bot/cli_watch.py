@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from bot.capture import CaptureService
+from bot.capture.service import CaptureService
 from bot.config import load_settings
 from bot.inventory import Inventory, InventoryError
 from bot.render.text import assemble, cell
 from bot.store.service import Store
-from bot.watchd import WatchServer, request
+from bot.watch.daemon import WatchServer, request
 
 out = Console()
 

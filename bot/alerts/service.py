@@ -38,8 +38,8 @@ from bot.alerts.payloads import Alert
 from bot.alerts.routing import Router
 from bot.alerts.settings import AlertSettings
 from bot.alerts.slack import AlertSlack, Job
-from bot.alerts.warm import WarmSessions
 from bot.slack.bot import HostsnapBot
+from bot.watch.service import Held, WatchService, alert_holder
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ RESOLVE_POLL_S = 0.25
 SEEN_KEYS = 50_000
 #: alerts of one webhook decided at once (each takes a pooled connection)
 DECIDE_PARALLEL = 8
+#: what a warm route's hold says in the webhook's answer
+WARM_SAID = {Held.LOCAL: "this machine needs no warm session",
+             Held.FULL: "not kept warm: watch.max_sessions reached",
+             Held.ALREADY: "already kept warm", Held.KEPT: "warm session kept"}
 
 
 @dataclass
@@ -92,7 +96,7 @@ class AlertService:
         self.router = Router(settings)
         self.finder = HostFinder(bot.inventory, settings.host_labels, settings.workload_labels)
         self.slack = AlertSlack(bot)
-        self.warm = WarmSessions(bot.warm, settings.warm_for)
+        self.warm: WatchService = bot.watches
         #: secrets resolved now: a missing variable stops `serve` at start-up
         self.receivers = {r.name: Authenticator.of(r) for r in settings.receivers}
         self._sem = asyncio.Semaphore(settings.concurrency)
@@ -270,9 +274,10 @@ class AlertService:
         host = match.host
         notes: list[str] = []
         if route.warm:
-            said = await self.warm.hold(host, a.fingerprint)
-            notes.append(said)
-            if said == "warm session kept":
+            held = await self.warm.hold(host, alert_holder(a.fingerprint),
+                                        seconds=self.settings.warm_for)
+            notes.append(WARM_SAID[held.outcome])
+            if held.outcome is Held.KEPT:
                 await self.bot.store.audit(_actor(a), "warm", host.name, alert_id=rid,
                                            fingerprint=a.fingerprint)
         if not route.capture:
@@ -303,7 +308,7 @@ class AlertService:
             detail = "no firing alert with this fingerprint was received; recorded"
             return (Outcome(a.alertname, a.fingerprint, a.status, "resolved", detail),
                     Result(rid, "resolved", detail), None)
-        await self.warm.release(firing.host, a.fingerprint)
+        await self.warm.release(firing.host, holder=alert_holder(a.fingerprint))
         # a channel is recorded exactly when a capture was started for it or
         # covers it; an undecided one (delivered together with this) may get one
         if firing.channel is not None or not firing.decided:

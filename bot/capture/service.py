@@ -5,41 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
+from bot.capture.progress import CaptureOutcome, OnProgress, ProgressEvent
 from bot.config import Settings
 from bot.inventory import Inventory, InventoryHost
-from bot.sessions import SessionPool
 from bot.store.service import Store
 from bot.store.views import SnapshotView
+from bot.watch.sessions import SessionPool
 from collectors import registry
 from collectors.base import CollectContext, CollectorResult, Status
 from collectors.runner import run_collectors
 from collectors.transport.base import TransportError
-
-
-@dataclass
-class ProgressEvent:
-    host: str
-    snapshot_id: str
-    #: None for host-level events (connecting, connected, done)
-    collector: str | None
-    #: connecting, connected, running, ok, partial, failed, timeout, skipped, done
-    status: str
-    detail: str = ""
-    warm: bool = False
-
-
-OnProgress = Callable[[ProgressEvent], Awaitable[None]]
-
-
-@dataclass
-class CaptureOutcome:
-    host: str
-    snapshot: SnapshotView | None = None
-    error: str | None = None
-    joined: bool = False  # joined a capture already running for this host
 
 
 class CaptureService:

@@ -21,12 +21,10 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access.authz import Authorizer, MembershipCache, Need
-from bot.capture import CaptureService
+from bot.capture.service import CaptureService
 from bot.config import Settings
-from bot.diff import diff_snapshots
 from bot.fleet import summarize
 from bot.inventory import Inventory, InventoryError, InventoryHost
-from bot.redact import redact_bytes
 from bot.render import slack as render
 from bot.render.slack_fleet import fleet_message, fleet_progress_message
 from bot.render.slack_watch import holder_text, watch_message
@@ -38,9 +36,11 @@ from bot.slack.live import LiveMessage
 from bot.slack.metrics import Metrics
 from bot.slack.posts import PENDING, Posts
 from bot.slack.tracker import CaptureTracker
+from bot.snapshots.service import NoEarlierSnapshot, SnapshotService, Viewer
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import SnapshotView
-from bot.warmholds import WarmHolds
+from bot.watch.holds import WarmHolds
+from bot.watch.service import Held, WatchService, user_holder
 from collectors import registry
 from collectors.transport.base import TransportError
 
@@ -80,6 +80,10 @@ class Origin:
     def actor(self) -> str:
         return f"slack:{self.user}"
 
+    @property
+    def viewer(self) -> Viewer:
+        return Viewer(self.actor, "slack", self.channel)
+
 
 class HostsnapBot:
     def __init__(self, settings: Settings, store: Store, client: AsyncWebClient, *,
@@ -96,6 +100,7 @@ class HostsnapBot:
         self.authz = Authorizer(settings.authz, MembershipCache(
             self.api.usergroup_members, self.slack.usergroup_cache_s))
         self.posts = Posts(store)
+        self.snapshots = SnapshotService(store)
         self.delivery = Delivery(self.api, store, self.slack, self.metrics)
         self._sem = asyncio.Semaphore(settings.capture.concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -103,6 +108,7 @@ class HostsnapBot:
         #: warm sessions every replica keeps (`/snapshot watch`, alerts)
         self.warm = WarmHolds(store, self.captures.pool, self.inventory,
                               settings.watch.sync_interval)
+        self.watches = WatchService(self.warm)
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self) -> list[str]:
@@ -274,7 +280,7 @@ class HostsnapBot:
     async def snapshot(self, origin: Origin, sid: str) -> SnapshotView | None:
         """The snapshot, if it exists and the user may see it."""
         try:
-            view = await self.store.get_snapshot(sid)
+            view = await self.snapshots.find(sid)
         except SnapshotNotFound as e:
             await self.refuse(origin, f"{str(e).strip(chr(39))[:300]} — `/snapshot list` "
                               "shows the saved ones.", "input", target=sid)
@@ -440,20 +446,19 @@ class HostsnapBot:
         if hosts is None:
             return
         local = [h.name for h in hosts if h.is_local]
-        holder = f"slack:{origin.user}"
+        holder = user_holder("slack", origin.user)
         started = []
         for h in hosts:
             if h.is_local:
                 continue
-            await self.warm.hold(h.name, holder)
-            ws = pool.warm_states.get(h.name)
-            if ws is None:  # the pool is full
-                await self.warm.release(h.name, holder=holder)
+            held = await self.watches.hold(h, holder)
+            if held.outcome is Held.FULL:
                 await self.refuse(origin, f"Not keeping {h.name} warm: already "
-                                          f"{self.settings.watch.max_sessions} warm sessions "
+                                          f"{self.watches.max_sessions} warm sessions "
                                           "(watch.max_sessions).", "limit", target=h.name)
                 break
-            started.append(ws)
+            assert held.state is not None
+            started.append(held.state)
         if not started:
             if local:
                 await self.tell(origin, f"{', '.join(local)} is this machine: it needs no "
@@ -482,10 +487,10 @@ class HostsnapBot:
         lines = []
         for h in hosts:
             name = render.esc(h.name)
-            if not await self.warm.holders(h.name):  # here or in another replica
+            if not await self.watches.holders(h.name):  # here or in another replica
                 lines.append(f"{name}: no warm session")
                 continue
-            left = await self.warm.release(h.name, prefix="slack:")
+            left = await self.watches.release(h.name, prefix="slack:")
             if left:
                 rest = ", ".join(holder_text(x) for x in left)
                 lines.append(f"{name}: still kept open by {rest}")
@@ -520,7 +525,7 @@ class HostsnapBot:
 
     # -- browsing -------------------------------------------------------------------
     async def list_snapshots(self, origin: Origin, host: str | None) -> None:
-        items = await self.store.list_snapshots(host, limit=20)
+        items = await self.snapshots.list(host, limit=20)
         visible, hidden = [], 0
         verdicts: dict[str, bool] = {}
         for s in items:
@@ -539,8 +544,7 @@ class HostsnapBot:
         view = await self.snapshot(origin, sid)
         if view is None:
             return
-        await self.store.audit(origin.actor, "view", view.host, snapshot_id=view.id,
-                               channel=origin.channel)
+        await self.snapshots.show(origin.viewer, view)
         ts = await self.reply(origin, render.summary_message(view))
         root = origin.thread_ts or ts
         if root and self.slack.details_in_thread:
@@ -550,8 +554,7 @@ class HostsnapBot:
         view = await self.snapshot(origin, sid)
         if view is None or origin.thread_ts is None:
             return
-        await self.store.audit(origin.actor, "view", view.host, snapshot_id=view.id,
-                               channel=origin.channel)
+        await self.snapshots.show(origin.viewer, view)
         await self._details_to(origin, origin.thread_ts, view)
 
     async def _details_to(self, origin: Origin, root: str, view: SnapshotView) -> None:
@@ -564,22 +567,19 @@ class HostsnapBot:
         first = await self.snapshot(origin, a)
         if first is None:
             return
-        older: SnapshotView | None
-        newer: SnapshotView | None
-        if b is None:
-            prev = await self.store.previous_snapshot(first.id)
-            if prev is None:
-                await self.reply(origin, render.snapshot_not_found(
-                    f"No snapshot of {first.host} before {first.id}: nothing to compare with."))
-                return
-            older, newer = await self.snapshot(origin, prev), first
-        else:
-            older, newer = first, await self.snapshot(origin, b)
+        try:
+            a_id, b_id = await self.snapshots.pair(first.id, b)
+        except NoEarlierSnapshot as e:
+            await self.reply(origin, render.snapshot_not_found(
+                f"No snapshot of {e.host} before {e.snapshot_id}: nothing to compare with."))
+            return
+        # each side checked against the user's rights (the first one already is)
+        older = first if a_id == first.id else await self.snapshot(origin, a_id)
+        newer = first if b_id == first.id else await self.snapshot(origin, b_id)
         if older is None or newer is None:
             return
-        await self.store.audit(origin.actor, "diff", newer.host, snapshot_id=newer.id,
-                               older=older.id, channel=origin.channel)
-        await self.reply(origin, render.diff_message(diff_snapshots(older, newer)))
+        d = await self.snapshots.diff(origin.viewer, older, newer)
+        await self.reply(origin, render.diff_message(d))
 
     async def raw_files(self, origin: Origin, sid: str) -> None:
         view = await self.snapshot(origin, sid)
@@ -594,15 +594,12 @@ class HostsnapBot:
         redactions = 0
         cut: list[str] = []
         for a in view.artifacts:
-            _, data = await self.store.get_artifact(view.id, a.name)
-            if len(data) > self.slack.max_upload_bytes:
-                data = data[: self.slack.max_upload_bytes]
+            f = await self.snapshots.raw(origin.viewer, view, a.name, redact=True,
+                                         max_bytes=self.slack.max_upload_bytes)
+            if f.cut:
                 cut.append(a.name)
-            clean, n = redact_bytes(data)
-            redactions += n
-            await self.store.audit(origin.actor, "view_raw", a.name, snapshot_id=view.id,
-                                   channel=origin.channel, redactions=n, sink="slack")
-            uploads.append(Upload(f"{view.id}-{a.name.replace('/', '_')}", clean,
+            redactions += f.redactions
+            uploads.append(Upload(f"{view.id}-{a.name.replace('/', '_')}", f.data,
                                   f"{view.host} {a.name}"))
         comment = render.raw_files_message(view, len(uploads), redactions, cut)
         try:

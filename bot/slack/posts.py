@@ -9,15 +9,13 @@ snapshot, so what is delivered late is what the snapshot says now.
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 
 from bot.store.models import SlackPostRow, SnapshotRow
-from bot.store.service import OWNER, Store
+from bot.store.service import Store
 
 RUNNING = "running"  # the message shows progress; the capture runs in some process
 PENDING = "pending"  # Slack has not got the snapshot's final state yet
@@ -132,35 +130,3 @@ class Posts:
         async with self.store.sessions() as s:
             return int(await s.scalar(select(func.count()).select_from(SlackPostRow).where(
                 SlackPostRow.state == state)) or 0)
-
-
-async def interrupt_dead_captures(store: Store, *, stale_after: timedelta) -> list[str]:
-    """Snapshots left `running` by a process that is gone: mark them interrupted.
-
-    Dead means: our own owner id (a previous run of this process: a container
-    restarts as pid 1 with the same hostname), a pid on this machine that no
-    longer exists, or — for other replicas, whose processes we cannot see —
-    running for longer than any capture may (`stale_after`, past the deadline).
-    Call it at start-up, before this process starts a capture of its own."""
-    async with store.sessions() as s:
-        owners = set((await s.scalars(select(SnapshotRow.owner).where(
-            SnapshotRow.status == "running").distinct())).all())
-    ids: list[str] = []
-    for owner in owners:
-        if owner == OWNER or _local_pid_gone(owner):
-            ids += await store.mark_interrupted(owner=owner)
-    ids += await store.mark_interrupted(older_than=stale_after)
-    return ids
-
-
-def _local_pid_gone(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # exists, owned by someone else
-        return False
-    return False

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from bot.capture import ProgressEvent
+from bot.capture.progress import ProgressEvent
 from bot.render.slack import Message
 from bot.slack.api import SlackApi
 from bot.slack.live import LiveMessage

@@ -12,15 +12,38 @@ import asyncio
 import contextlib
 import json
 import os
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from platformdirs import user_runtime_dir
 
-from bot.capture import CaptureService, ProgressEvent
-from bot.inventory import InventoryError
+from bot.inventory import Inventory, InventoryError, InventoryHost
+from bot.watch.sessions import SessionPool
 
 MAX_REQUEST = 64 * 1024
+
+
+class Outcome(Protocol):
+    host: str
+    error: str | None
+    joined: bool
+
+    @property
+    def snapshot_id(self) -> str | None: ...
+
+
+class Captures(Protocol):
+    """The capture use case, as the socket needs it (the capture domain
+    implements it; watch sits below capture and does not import it)."""
+
+    inventory: Inventory
+    pool: SessionPool
+
+    async def capture_many(self, hosts: list[InventoryHost], *, trigger: str = ...,
+                           actor: str = ..., collectors: list[str] | None = ...,
+                           on_progress: Callable[[Any], Awaitable[None]] | None = ...,
+                           ) -> Sequence[Outcome]: ...
 
 
 def socket_path() -> Path:
@@ -34,7 +57,7 @@ def socket_path() -> Path:
 
 
 class WatchServer:
-    def __init__(self, service: CaptureService, path: Path | None = None) -> None:
+    def __init__(self, service: Captures, path: Path | None = None) -> None:
         self.service = service
         self.path = path or socket_path()
         self._server: asyncio.Server | None = None
@@ -93,7 +116,7 @@ class WatchServer:
             await send({"error": str(e)})
             return
 
-        async def progress(ev: ProgressEvent) -> None:
+        async def progress(ev: Any) -> None:  # a capture ProgressEvent (dataclass)
             with contextlib.suppress(ConnectionError):
                 await send({"event": ev.__dict__})
 
@@ -102,7 +125,7 @@ class WatchServer:
             collectors=req.get("collectors"), on_progress=progress,
         )
         await send({"outcomes": [
-            {"host": o.host, "snapshot_id": o.snapshot.id if o.snapshot else None,
+            {"host": o.host, "snapshot_id": o.snapshot_id,
              "error": o.error, "joined": o.joined} for o in outcomes]})
 
 
@@ -115,9 +138,11 @@ async def _alive(path: Path) -> bool:
     return True
 
 
-async def request(doc: dict[str, Any], on_event: Any = None, path: Path | None = None,
-                  timeout: float = 120.0) -> dict[str, Any] | None:
-    """Talk to a running `hostsnap watch`; None when there is none."""
+async def request(doc: dict[str, Any],
+                  on_event: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+                  path: Path | None = None, timeout: float = 120.0) -> dict[str, Any] | None:
+    """Talk to a running `hostsnap watch`; None when there is none. Progress
+    events reach `on_event` as the capture's ProgressEvent fields."""
     p = path or socket_path()
     if not p.exists():
         return None
@@ -137,7 +162,7 @@ async def request(doc: dict[str, Any], on_event: Any = None, path: Path | None =
                 msg = json.loads(line)
                 if "event" in msg:
                     if on_event is not None:
-                        await on_event(ProgressEvent(**msg["event"]))
+                        await on_event(msg["event"])
                     continue
                 return dict(msg)
     finally:

@@ -23,9 +23,9 @@ from datetime import timedelta
 from sqlalchemy import ColumnElement, delete, or_, select
 
 from bot.inventory import Inventory, InventoryError
-from bot.sessions import SessionPool
 from bot.store.models import WarmHoldRow
 from bot.store.service import Store, now
+from bot.watch.sessions import SessionPool
 from collectors.transport.base import TransportError
 
 log = logging.getLogger(__name__)

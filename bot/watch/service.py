@@ -1,39 +1,76 @@
-"""Warm sessions opened because an alert says a host is at risk (a route
-with `warm = true`, typically a warning before the critical one). A host at
-its thread ceiling refuses new SSH logins; a session opened now still
-captures then. The hold is shared by every replica (bot/warmholds.py), so the
-critical alert's capture finds a warm session whichever replica takes it;
-it ends when the alert resolves, or after `warm_for` seconds (an alert whose
-resolution never comes must not hold a connection forever)."""
+"""The watch use case, once for every asker: "hold a warm session to host X
+for holder H (a Slack user, an alert, the config), release it when nobody
+holds it, refuse when the pool is full".
+
+A host at its thread ceiling refuses new SSH logins; a session opened before
+then still captures. Holds are shared by every replica (holds.py), so a
+capture finds the warm session whichever replica takes it. An alert's hold
+ends when the alert resolves, or after `seconds` (a resolution that never
+comes must not hold a connection forever)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
+
 from bot.inventory import InventoryHost
-from bot.warmholds import WarmHolds
+from bot.watch.holds import WarmHolds
+from bot.watch.sessions import SessionPool, WarmState
 
 
-def holder(fingerprint: str) -> str:
+class Held(StrEnum):
+    LOCAL = "local"  # this machine: nothing to keep warm
+    FULL = "full"  # refused: watch.max_sessions reached (the hold was dropped)
+    KEPT = "kept"  # a warm session now kept for this holder
+    ALREADY = "already"  # somebody else already kept it warm
+
+
+@dataclass(frozen=True)
+class HoldResult:
+    outcome: Held
+    state: WarmState | None = None  # the session's state (KEPT, ALREADY)
+
+
+def alert_holder(fingerprint: str) -> str:
     return f"alert:{fingerprint}"[:160]
 
 
-class WarmSessions:
-    def __init__(self, holds: WarmHolds, warm_for: float) -> None:
+def user_holder(interface: str, user: str) -> str:
+    return f"{interface}:{user}"
+
+
+class WatchService:
+    def __init__(self, holds: WarmHolds) -> None:
         self.holds = holds
-        self.warm_for = warm_for
 
-    async def hold(self, host: InventoryHost, fingerprint: str) -> str:
-        """Open (or keep) a warm session for this alert; says what happened."""
+    @property
+    def pool(self) -> SessionPool:
+        return self.holds.pool
+
+    @property
+    def max_sessions(self) -> int:
+        return self.holds.inventory.settings.watch.max_sessions
+
+    async def hold(self, host: InventoryHost, holder: str, *,
+                   seconds: float | None = None) -> HoldResult:
+        """Keep `host` warm for `holder`; refused (and not held) when the pool is full."""
         if host.is_local:
-            return "this machine needs no warm session"
-        others = await self.holds.hold(host.name, holder(fingerprint), seconds=self.warm_for)
-        if host.name not in self.holds.pool.warm_states:
-            await self.holds.release(host.name, holder=holder(fingerprint))
-            return "not kept warm: watch.max_sessions reached"
-        return "already kept warm" if others else "warm session kept"
+            return HoldResult(Held.LOCAL)
+        others = await self.holds.hold(host.name, holder, seconds=seconds)
+        ws = self.pool.warm_states.get(host.name)
+        if ws is None:
+            await self.holds.release(host.name, holder=holder)
+            return HoldResult(Held.FULL)
+        return HoldResult(Held.ALREADY if others else Held.KEPT, ws)
 
-    async def release(self, host: str, fingerprint: str) -> None:
-        await self.holds.release(host, holder=holder(fingerprint))
+    async def release(self, host: str, *, holder: str | None = None,
+                      prefix: str | None = None) -> list[str]:
+        """Drop the holds; returns the holders left (the session closes with none)."""
+        return await self.holds.release(host, holder=holder, prefix=prefix)
+
+    async def holders(self, host: str) -> list[str]:
+        return await self.holds.holders(host)
 
     async def expire(self) -> None:
-        """Holds past `warm_for` are ignored at once; this clears their rows."""
+        """Holds past their time are ignored at once; this clears their rows."""
         await self.holds.prune()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.capture import CaptureService
+from bot.capture.service import CaptureService
 from bot.config import Settings, load_settings
 from bot.store.service import Store
 

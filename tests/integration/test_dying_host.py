@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from bot import watchd
+from bot.watch import daemon as watchd
 from tests.integration.helpers import service_for, write_config
 
 pytestmark = pytest.mark.root

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.capture import CaptureService
+from bot.capture.service import CaptureService
 from collectors.jvm import JvmOptions
 from tests.conftest import skip_or_fail
 from tests.integration.helpers import service_for

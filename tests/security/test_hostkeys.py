@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from bot.config import ConfigError, load_settings
 from bot.inventory import Inventory
-from bot.sessions import SessionPool
+from bot.watch.sessions import SessionPool
 from collectors.transport.hostkeys import HostKeyError, HostKeyPolicy, host_key_policy
 from collectors.transport.ssh import SSHSession, SSHTarget
 from tests.integration.helpers import write_config

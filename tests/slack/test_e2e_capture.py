@@ -104,12 +104,14 @@ async def test_metrics_and_health(bot, fake: FakeSlack) -> None:
         assert r.status == 200
 
 
-async def test_several_hosts_one_channel_message_and_a_thread(bot_factory,
-                                                             fake: FakeSlack) -> None:
+async def test_several_hosts_one_channel_message_and_a_thread(bot_factory, fake: FakeSlack,
+                                                             tmp_path) -> None:
     """`/snapshot localhost dead-01`: one message in the channel follows both
     captures and ends with the fleet table (the unreachable host's row says
     why); each host's own summary, with its buttons, is in that thread."""
-    dead = HostEntry(name="dead-01", address="127.0.0.1", port=1, group="dead")
+    # no known_hosts file for it: refused before any connection, whatever this machine has
+    dead = HostEntry(name="dead-01", address="127.0.0.1", port=1, group="dead",
+                     known_hosts=str(tmp_path / "no_known_hosts"))
     bot = await bot_factory(settings={"hosts": [dead],
                                       "ssh": SSHSettings(retries=0, connect_timeout=2)})
     ack = await fake.command("localhost dead-01", channel="C1")
@@ -141,7 +143,7 @@ async def test_several_hosts_one_channel_message_and_a_thread(bot_factory,
     row = next(line for line in t.splitlines() if line.startswith("localhost"))
     assert " complete " in row and sid in row
     row = next(line for line in t.splitlines() if line.startswith("dead-01"))
-    assert " failed " in row and bad_sid in row and "host key of 127.0.0.1 is not in" in row
+    assert " failed " in row and bad_sid in row and "no known_hosts file at" in row
     # the thread holds the two summaries only: details come with the button
     assert len(fake.replies("C1", parent.ts)) == 2
     await fake.click(local, "Details")
