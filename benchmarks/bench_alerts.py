@@ -36,8 +36,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.botproc import BotProcess
-from bot.alerts.settings import AlertSettings, Receiver, Route
 from bot.config import CaptureSettings, HostEntry, Settings, SSHSettings
+from bot.settings.alerts import AlertSettings, Receiver, Route
 from bot.settings.slack import AuthzRule, SlackSettings
 from bot.store.service import Store
 from tests.alerts.senders import am_alert, am_payload

@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from bot.app import open_store
 from bot.capture.progress import CaptureOutcome, ProgressEvent
 from bot.capture.service import CaptureService
 from bot.config import ConfigError, Settings, load_settings
@@ -86,8 +87,7 @@ def _error(message: str) -> None:
 
 async def _open(config: Path | None) -> tuple[Settings, Store]:
     settings = load_settings(config)
-    store = await Store.open(settings.database_url)
-    return settings, store
+    return settings, await open_store(settings)
 
 
 async def _with_store(config: Path | None, fn: Callable[[Settings, Store], Awaitable[T]]) -> T:

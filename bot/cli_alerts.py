@@ -33,14 +33,7 @@ def register(app: typer.Typer) -> None:
         async def go(settings: Settings, store: Store) -> None:
             rows = await Ledger(store).recent(limit, host=host, outcome=outcome)
             if as_json:
-                sys.stdout.write(json_dumps([{
-                    "id": r.id, "received_at": r.received_at.isoformat(),
-                    "receiver": r.receiver, "alertname": r.alertname, "status": r.status,
-                    "severity": r.severity, "host": r.host, "route": r.route,
-                    "channel": r.channel, "outcome": r.outcome, "detail": r.detail,
-                    "snapshot_id": r.snapshot_id, "covered_by": r.covered_by,
-                    "fingerprint": r.fingerprint,
-                } for r in rows], indent=2) + "\n")
+                sys.stdout.write(json_dumps([r.json() for r in rows], indent=2) + "\n")
             elif not rows:
                 what = " ".join(x for x in (host and f"for {host}", outcome and
                                             f"with outcome {outcome}") if x)

@@ -13,11 +13,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from bot.capture.service import CaptureService
+from bot.app import App
 from bot.config import load_settings
 from bot.inventory import Inventory, InventoryError
 from bot.render.text import assemble, cell
-from bot.store.service import Store
 from bot.watch.daemon import WatchServer, request
 
 out = Console()
@@ -78,8 +77,9 @@ async def _watch(targets: list[str], config: Path | None) -> None:
         raise InventoryError("name the hosts to keep warm (or list them in [watch] hosts)")
     inv = Inventory(settings)
     hosts = [h for h in inv.resolve(targets) if not h.is_local]
-    store = await Store.open(settings.database_url)
-    svc = CaptureService(settings, store, inv)
+    app = await App.open(settings)
+    app.inventory = inv
+    svc = app.captures
     server = WatchServer(svc)
     await server.start()
     for h in hosts:
@@ -97,5 +97,4 @@ async def _watch(targets: list[str], config: Path | None) -> None:
                 live.update(_table(server.status()))
     finally:
         await server.close()
-        await svc.pool.close()
-        await store.close()
+        await app.close()  # the warm sessions, then the store

@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bot.alerts.settings import AlertSettings
+from bot.settings.alerts import AlertSettings
 from bot.settings.slack import AuthzRule, SlackSettings
 from bot.store.db import default_database_url, normalize_url
 from collectors.analysis.thresholds import Thresholds

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.alerts.settings import Receiver
+from bot.settings.alerts import Receiver
 
 #: a Unix time in seconds: digits only (no sign, exponent, nan), at most 12
 _UNIX_TIME = re.compile(r"[0-9]{1,12}")

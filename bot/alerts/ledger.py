@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.batch import Batcher
 from bot.alerts.payloads import Alert
+from bot.alerts.views import AlertView
 from bot.store.models import AlertBudgetRow, AlertCooldownRow, AlertRow, SlackPostRow
 from bot.store.service import Store
 
@@ -353,7 +354,7 @@ class Ledger:
 
     # -- reading ----------------------------------------------------------------------
     async def recent(self, limit: int, *, host: str | None = None,
-                     outcome: str | None = None) -> list[AlertRow]:
+                     outcome: str | None = None) -> list[AlertView]:
         """Newest first: what came in and what became of it (`hostsnap alerts`)."""
         q = select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)
         if host is not None:
@@ -361,7 +362,7 @@ class Ledger:
         if outcome is not None:
             q = q.where(AlertRow.outcome == outcome)
         async with self.store.sessions() as s:
-            return list((await s.scalars(q)).all())
+            return [AlertView.of(r) for r in (await s.scalars(q)).all()]
 
     # -- for tests --------------------------------------------------------------------
     async def rows(self, **where: Any) -> list[AlertRow]:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from bot.alerts.payloads import Alert
-from bot.alerts.settings import AlertSettings, Route
+from bot.settings.alerts import AlertSettings, Route
 
 
 @dataclass(frozen=True)

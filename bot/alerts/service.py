@@ -29,16 +29,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.alerts import messages
 from bot.alerts.auth import Authenticator
 from bot.alerts.batch import Batcher
 from bot.alerts.hosts import HostFinder
 from bot.alerts.ledger import Claim, Firing, Ledger, Result
 from bot.alerts.payloads import Alert
+from bot.alerts.ports import AlertNotifier, Job, Tasks
 from bot.alerts.routing import Router
-from bot.alerts.settings import AlertSettings
-from bot.alerts.slack import AlertSlack, Job
-from bot.slack.bot import HostsnapBot
+from bot.inventory import Inventory
+from bot.metrics import Metrics
+from bot.settings.alerts import AlertSettings
+from bot.store.service import Store
 from bot.watch.service import Held, WatchService, alert_holder
 
 log = logging.getLogger(__name__)
@@ -88,15 +89,20 @@ class Decided:
 
 
 class AlertService:
-    def __init__(self, settings: AlertSettings, bot: HostsnapBot) -> None:
+    def __init__(self, settings: AlertSettings, *, store: Store, inventory: Inventory,
+                 watch: WatchService, notifier: AlertNotifier, tasks: Tasks,
+                 metrics: Metrics, capture_deadline: float) -> None:
         self.settings = settings
-        self.bot = bot
-        self.metrics = bot.metrics
-        self.ledger = Ledger(bot.store)
+        self.store = store
+        self.tasks = tasks
+        self.metrics = metrics
+        #: seconds one capture may take (the [capture] deadline)
+        self.capture_deadline = capture_deadline
+        self.ledger = Ledger(store)
         self.router = Router(settings)
-        self.finder = HostFinder(bot.inventory, settings.host_labels, settings.workload_labels)
-        self.slack = AlertSlack(bot)
-        self.warm: WatchService = bot.watches
+        self.finder = HostFinder(inventory, settings.host_labels, settings.workload_labels)
+        self.notifier = notifier
+        self.warm = watch
         #: secrets resolved now: a missing variable stops `serve` at start-up
         self.receivers = {r.name: Authenticator.of(r) for r in settings.receivers}
         self._sem = asyncio.Semaphore(settings.concurrency)
@@ -174,10 +180,10 @@ class AlertService:
         await self.ledger.finish([d.result for d in ok if d.result is not None])
         for d in ok:
             if d.job is not None:
-                self.bot.spawn(self._capture(d.job), f"alert-capture:{d.job.host.name}")
+                self.tasks.spawn(self._capture(d.job), f"alert-capture:{d.job.host.name}")
         for (a, _), maybe in zip(plan, decided, strict=True):
             if isinstance(maybe, Decided) and maybe.resolution is not None:
-                self.bot.spawn(self._post_resolved(a, maybe.resolution),
+                self.tasks.spawn(self._post_resolved(a, maybe.resolution),
                                f"alert-resolved:{maybe.resolution.host}")
         if failed:
             raise failed[0]
@@ -268,7 +274,7 @@ class AlertService:
             what = ("not in the inventory" if match.problem == "unknown_host"
                     else "ambiguous")
             detail = f"{match.via}: {what}; recorded, nothing contacted"
-            await self.bot.store.audit(_actor(a), "refused", match.via[:255], kind=match.problem,
+            await self.store.audit(_actor(a), "refused", match.via[:255], kind=match.problem,
                                        reason=detail, fingerprint=a.fingerprint, alert_id=rid)
             return done(match.problem, detail, host=match.via, route=rname)
         host = match.host
@@ -278,7 +284,7 @@ class AlertService:
                                         seconds=self.settings.warm_for)
             notes.append(WARM_SAID[held.outcome])
             if held.outcome is Held.KEPT:
-                await self.bot.store.audit(_actor(a), "warm", host.name, alert_id=rid,
+                await self.store.audit(_actor(a), "warm", host.name, alert_id=rid,
                                            fingerprint=a.fingerprint)
         if not route.capture:
             return done("warmed" if route.warm else "recorded",
@@ -323,13 +329,13 @@ class AlertService:
     async def _capture(self, job: Job) -> None:
         async with self._sem:
             # the deadline starts when the capture does, not when it was queued
-            deadline = time.monotonic() + self.bot.settings.capture.deadline
+            deadline = time.monotonic() + self.capture_deadline
 
             async def on_snapshot(sid: str) -> None:
                 await self.ledger.set_snapshot(job.alert_id, sid)
 
             try:
-                sid, status, error = await self.slack.capture(job, deadline, on_snapshot)
+                sid, status, error = await self.notifier.capture(job, deadline, on_snapshot)
             except asyncio.CancelledError:  # stopping: the snapshot says interrupted
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.ledger.set_outcome(
@@ -360,7 +366,7 @@ class AlertService:
     async def _post_resolved(self, a: Alert, firing: Firing) -> None:
         """In the thread of the snapshot covering the alert, once that message
         exists (a resolution can overtake its alert's decision or capture)."""
-        wait_until = time.monotonic() + self.bot.settings.capture.deadline + 30.0
+        wait_until = time.monotonic() + self.capture_deadline + 30.0
         where: tuple[str, str] | None = None
         cov = await self.ledger.coverage(firing.id)
         while time.monotonic() < wait_until:
@@ -376,8 +382,8 @@ class AlertService:
             log.warning("resolved %s on %s: its snapshot has no Slack message; not posted",
                         a.alertname, cov.host or firing.host)
             return
-        await self.slack.post(*where, messages.resolved(
-            a, cov.host or firing.host, firing.starts_at, covered=cov.covered_by is not None))
+        await self.notifier.resolved(*where, a, cov.host or firing.host, firing.starts_at,
+                                     covered=cov.covered_by is not None)
 
 
 def _actor(a: Alert) -> str:

@@ -23,9 +23,9 @@ from collectors.analysis.findings import (
 )
 
 if TYPE_CHECKING:  # annotations only: `hostsnap analyze` imports this module, not them
+    from bot.alerts.views import AlertView
     from bot.diff import SnapshotDiff
     from bot.fleet import FleetSummary
-    from bot.store.models import AlertRow
     from bot.store.views import SnapshotSummary, SnapshotView
 
 SEV_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -116,7 +116,7 @@ def snapshots_table(items: list[SnapshotSummary]) -> Table:
     return t
 
 
-def alerts_table(rows: Sequence[AlertRow]) -> Table:
+def alerts_table(rows: Sequence[AlertView]) -> Table:
     """`hostsnap alerts`: one line per received alert, newest first."""
     t = _table("#", "received (UTC)", "alert", "state", "host", "outcome", "snapshot", "why")
     for r in rows:

@@ -34,10 +34,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.metrics import Metrics
 from bot.redact import redact
 from bot.render.slack import Message, esc
 from bot.settings.slack import SlackSettings
-from bot.slack.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,12 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access.authz import Authorizer, MembershipCache, Need
+from bot.access.journal import Journal
 from bot.capture.service import CaptureService
 from bot.config import Settings
 from bot.fleet import summarize
 from bot.inventory import Inventory, InventoryError, InventoryHost
+from bot.metrics import Metrics
 from bot.render import slack as render
 from bot.render.slack_fleet import fleet_message, fleet_progress_message
 from bot.render.slack_watch import holder_text, watch_message
@@ -33,7 +35,6 @@ from bot.slack.commands import Command, CommandError, parse, snapshot_id
 from bot.slack.delivery import Delivery
 from bot.slack.gate import AckGate
 from bot.slack.live import LiveMessage
-from bot.slack.metrics import Metrics
 from bot.slack.posts import PENDING, Posts
 from bot.slack.tracker import CaptureTracker
 from bot.snapshots.service import NoEarlierSnapshot, SnapshotService, Viewer
@@ -101,6 +102,7 @@ class HostsnapBot:
             self.api.usergroup_members, self.slack.usergroup_cache_s))
         self.posts = Posts(store)
         self.snapshots = SnapshotService(store)
+        self.journal = Journal(store)
         self.delivery = Delivery(self.api, store, self.slack, self.metrics)
         self._sem = asyncio.Semaphore(settings.capture.concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -199,8 +201,8 @@ class HostsnapBot:
         except CommandError as e:
             await self.refuse(origin, str(e), "input", typed=text[:200])
             return
-        await self.store.audit(origin.actor, f"slack_{cmd.verb}", " ".join(cmd.args)[:255],
-                               channel=origin.channel, source=origin.source)
+        await self.journal.asked(origin.actor, f"slack_{cmd.verb}", " ".join(cmd.args),
+                                 channel=origin.channel, source=origin.source)
         await self.run(origin, cmd)
 
     async def run(self, origin: Origin, cmd: Command) -> None:
@@ -227,7 +229,7 @@ class HostsnapBot:
         except CommandError as e:
             await self.refuse(origin, str(e), "input", action=action_id)
             return
-        await self.store.audit(origin.actor, "slack_button", action_id.removeprefix(
+        await self.journal.asked(origin.actor, "slack_button", action_id.removeprefix(
             render.ACTION_PREFIX), snapshot_id=sid, channel=origin.channel)
         if action_id == render.DETAILS:
             await self.details(origin, sid)
@@ -246,9 +248,9 @@ class HostsnapBot:
     async def refuse(self, origin: Origin, text: str, why: str, **detail: Any) -> None:
         """An ephemeral explanation to the requester only; audited."""
         self.metrics.inc("hostsnap_slack_refusals_total", reason=why)
-        await self.store.audit(origin.actor, "refused", detail.pop("target", ""),
-                               reason=text[:500], kind=why, channel=origin.channel,
-                               source=origin.source, **detail)
+        await self.journal.refused(origin.actor, detail.pop("target", ""), reason=text,
+                                   kind=why, channel=origin.channel, source=origin.source,
+                                   **detail)
         await self.tell(origin, text)
 
     async def tell(self, origin: Origin, text: str) -> None:
@@ -472,8 +474,8 @@ class HostsnapBot:
         names = {ws.host.name for ws in started}
         rows = [r for r in pool.status() if r["host"] in names]
         for r in rows:
-            await self.store.audit(origin.actor, "warm", str(r["host"]),
-                                   channel=origin.channel, connected=r["connected"])
+            await self.journal.asked(origin.actor, "warm", str(r["host"]),
+                                     channel=origin.channel, connected=r["connected"])
         await self.reply(origin, watch_message(
             rows, title="Keeping warm sessions" if len(rows) > 1 else "Keeping a warm session",
             command=self.slack.command))
@@ -496,8 +498,8 @@ class HostsnapBot:
                 lines.append(f"{name}: still kept open by {rest}")
             else:
                 lines.append(f"{name}: closed")
-            await self.store.audit(origin.actor, "unwarm", h.name, channel=origin.channel,
-                                   closed=not left)
+            await self.journal.asked(origin.actor, "unwarm", h.name, channel=origin.channel,
+                                     closed=not left)
         await self.reply(origin, render.Message(  # the fallback is plain text: no markup
             "Warm sessions of " + ", ".join(h.name for h in hosts),
             [render.section("\n".join(lines))]))

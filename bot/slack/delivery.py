@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.capture.recovery import interrupt_dead_captures
+from bot.metrics import Metrics
 from bot.render.slack import (
     MAX_DETAIL_MESSAGES,
     details_messages,
@@ -26,7 +27,6 @@ from bot.render.slack import (
 from bot.settings.slack import SlackSettings
 from bot.slack.api import SlackApi, SlackRejected, SlackUnavailable, Upload
 from bot.slack.live import LiveMessage
-from bot.slack.metrics import Metrics
 from bot.slack.posts import DONE, PENDING, Post, Posts
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import SnapshotView

@@ -16,7 +16,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 
-from bot.slack.metrics import Metrics
+from bot.metrics import Metrics
 
 
 class AckGate:

@@ -21,19 +21,21 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
-from sqlalchemy import text
 
-from bot.alerts.settings import AlertConfigError
-from bot.alerts.web import attach as attach_alerts
+from bot.alerts.service import AlertService
+from bot.app import open_store, ping
 from bot.config import Settings
+from bot.metrics import Metrics
+from bot.settings.alerts import AlertConfigError
 from bot.settings.slack import SlackSettings
+from bot.slack.alerts import AlertSlack
 from bot.slack.api import make_client
 from bot.slack.app import build_app, set_auth
 from bot.slack.bot import HostsnapBot
 from bot.slack.gate import AckGate
-from bot.slack.metrics import Metrics
 from bot.store.service import Store
-from bot.web import make_web_app
+from bot.web.alerts import attach as attach_alerts
+from bot.web.server import make_web_app
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,11 @@ class SlackService:
         web_app = make_web_app(self._ping, self.metrics, app if s.mode == "http" else None,
                                gate)
         try:  # POST /alerts/<receiver> on the same server (bot/alerts), if configured
-            attach_alerts(self.settings.alerts, bot, web_app)
+            attach_alerts(self.settings.alerts, lambda: AlertService(
+                self.settings.alerts, store=self.store, inventory=bot.inventory,
+                watch=bot.watches, notifier=AlertSlack(bot), tasks=bot,
+                metrics=self.metrics, capture_deadline=self.settings.capture.deadline),
+                web_app)
         except AlertConfigError as e:
             await bot.stop(0)
             await session.close()
@@ -134,8 +140,7 @@ class SlackService:
         return self.running
 
     async def _ping(self) -> None:
-        async with self.store.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await ping(self.store)
 
     async def stop(self) -> None:
         r, self.running = self.running, None
@@ -197,7 +202,7 @@ def _gate_socket_acks(handler: AsyncSocketModeHandler, gate: AckGate) -> None:
 
 async def serve(settings: Settings, stop: asyncio.Event,
                 on_ready: Callable[[Running], None] | None = None) -> None:
-    store = await Store.open(settings.database_url)
+    store = await open_store(settings)
     service = SlackService(settings, store)
     try:
         running = await service.start()

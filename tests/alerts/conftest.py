@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.alerts.service import AlertService
-from bot.alerts.settings import AlertSettings
-from bot.alerts.web import ALERTS
 from bot.config import HostEntry
+from bot.settings.alerts import AlertSettings
 from bot.store.models import AlertRow
 from bot.store.service import Store
+from bot.web.alerts import ALERTS
 from tests.alerts.senders import COLLECTORS, Sender, alert_settings
 from tests.fakeslack import FakeSlack
 from tests.slack.conftest import BotUnderTest, db_url, fake, make_settings  # noqa: F401

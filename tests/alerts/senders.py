@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.alerts.settings import AlertSettings, Receiver, Route
+from bot.settings.alerts import AlertSettings, Receiver, Route
 
 AM_TOKEN = "am-token-5f2b9c7e0d1a4e63"
 GRAFANA_SECRET = "grafana-hmac-secret-8e41"

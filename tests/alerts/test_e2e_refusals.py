@@ -124,7 +124,7 @@ async def test_hosts_outside_the_inventory_are_recorded_never_contacted(replicas
 
 
 async def test_a_missing_secret_stops_serve_at_start(replicas, monkeypatch) -> None:
-    from bot.alerts.settings import Receiver
+    from bot.settings.alerts import Receiver
     from bot.slack.serve import ServeError
 
     monkeypatch.delenv("T_NOT_SET_TOKEN", raising=False)

@@ -15,9 +15,9 @@ from bot.alerts.auth import Authenticator, Rejected
 from bot.alerts.hosts import HostFinder, strip_port
 from bot.alerts.payloads import Malformed, parse
 from bot.alerts.routing import Router
-from bot.alerts.settings import AlertConfigError, AlertSettings, Receiver, Route
 from bot.config import HostEntry, Settings
 from bot.inventory import Inventory
+from bot.settings.alerts import AlertConfigError, AlertSettings, Receiver, Route
 from tests.alerts.senders import (
     ALERTMANAGER_GROUPED,
     AM_TOKEN,

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.alerts.settings import Route
+from bot.settings.alerts import Route
 from tests.alerts.conftest import Replica, count_alerts, http, replicas  # noqa: F401
 from tests.alerts.senders import (
     AM_TOKEN,
@@ -302,7 +302,7 @@ async def test_slow_bodies_are_bounded_in_number_and_time(
     assert slowest < 4.0
     assert grown_while_open < 40, grown_while_open
     # the refusals are counted, and logged once per reason (not 300 lines)
-    logged = [r.getMessage() for r in caplog.records if r.name == "bot.alerts.web"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "bot.web.alerts"]
     assert sorted(m.split(": ", 1)[1] for m in logged) == [
         "body not received within 2 s (alerts.body_timeout)",
         "too many webhook bodies being received; retry later"], logged
@@ -354,14 +354,14 @@ async def test_healthz_says_unavailable_and_keeps_the_reason_in_the_log(
     _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
     _pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
     try:
-        with caplog.at_level(logging.ERROR, logger="bot.web"):
+        with caplog.at_level(logging.ERROR, logger="bot.web.server"):
             for _ in range(3):
                 async with http.get(url) as r:
                     text = await r.text()
                 assert (r.status, json.loads(text)) == (503, {"ok": False,
                                                               "error": "database unavailable"})
                 assert name not in text
-        logged = [rec.getMessage() for rec in caplog.records if rec.name == "bot.web"]
+        logged = [rec.getMessage() for rec in caplog.records if rec.name == "bot.web.server"]
         assert len(logged) == 1 and name in logged[0], logged  # once per outage, with why
     finally:
         _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
@@ -470,12 +470,12 @@ async def test_data_the_database_refuses_is_500_not_503(
     than its column (SQLite would not check) makes every decision fail."""
     long = "C" + "0" * 40
     bot: Replica = await replicas(alert_settings(routes=[Route(name="all", channel=long)]))
-    with caplog.at_level(logging.ERROR, logger="bot.alerts.web"):
+    with caplog.at_level(logging.ERROR, logger="bot.web.alerts"):
         r = await bot.send.am(am_payload(am_alert("HostThreadsNearLimit",
                                                   instance="localhost:9100")))
     assert (r.status, r.error) == (500, "internal error; alerts not handled (details in "
                                         "hostsnap's log)")
-    (rec,) = [rec for rec in caplog.records if rec.name == "bot.alerts.web"]
+    (rec,) = [rec for rec in caplog.records if rec.name == "bot.web.alerts"]
     assert rec.exc_info and "value too long" in str(rec.exc_info[1])
     await bot.idle()
     assert await bot.snapshots() == 0
@@ -501,9 +501,9 @@ async def test_a_database_that_refuses_connections_is_503(replicas, pg_url: str)
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_a_slow_body_to_slack_events_is_408_and_holds_no_ack(
         bot_factory, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    import bot.web
+    import bot.web.server
 
-    monkeypatch.setattr(bot.web, "BODY_TIMEOUT_S", 1.0)  # 10 s in production
+    monkeypatch.setattr(bot.web.server, "BODY_TIMEOUT_S", 1.0)  # 10 s in production
     b = await bot_factory(mode="http")
     head = _head("/slack/events", {"Content-Type": "application/x-www-form-urlencoded"})
     _, results = await slow_clients(b.running.port, head.encode(), 20, hold=6.0)

@@ -19,15 +19,15 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.alerts import messages
 from bot.alerts.payloads import Alert
-from bot.alerts.settings import Route
 from bot.diff import DumpChange, NumberDelta, ProcessDelta, SnapshotDiff
 from bot.fleet import FleetSummary, HostRow, Standout
 from bot.render import slack as render
+from bot.render import slack_alerts as messages
 from bot.render.slack import Message, esc
 from bot.render.slack_fleet import fleet_message, fleet_progress_message
 from bot.render.slack_watch import watch_message
+from bot.settings.alerts import Route
 from bot.slack.api import _plain
 from bot.store.views import ArtifactView, CollectorView, SnapshotView
 from collectors.analysis.dumps import CountDelta, DumpDiff, GroupDelta

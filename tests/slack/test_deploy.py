@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from bot.config import load_settings
+from bot.metrics import Metrics
 from bot.settings.slack import SlackSettings
-from bot.slack.metrics import Metrics
-from bot.web import make_web_app
+from bot.web.server import make_web_app
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SCOPES = {"chat:write", "commands", "files:write", "app_mentions:read", "usergroups:read",

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -36,9 +36,8 @@ from bot.alerts.auth import Rejected
 from bot.alerts.offload import Offload
 from bot.alerts.payloads import Malformed, parse, shown
 from bot.alerts.service import AlertService
-from bot.alerts.settings import AlertSettings
-from bot.slack.bot import HostsnapBot
-from bot.web import PING
+from bot.settings.alerts import AlertSettings
+from bot.web.server import PING
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +69,14 @@ class Intake:
 INTAKE: web.AppKey[Intake] = web.AppKey("alert_intake", Intake)
 
 
-def attach(settings: AlertSettings, bot: HostsnapBot, app: web.Application
+def attach(settings: AlertSettings, make: Callable[[], AlertService], app: web.Application
            ) -> AlertService | None:
     """Serve the configured receivers on `app`; the service starts and stops
     with the app (aiohttp startup/cleanup). None when no receiver is configured.
     Raises AlertConfigError when a receiver's secret is missing."""
     if not settings.receivers:
         return None
-    service = AlertService(settings, bot)
+    service = make()
     app[ALERTS] = service
     intake = Intake(asyncio.Semaphore(settings.max_unverified_bodies), Offload())
     app[INTAKE] = intake

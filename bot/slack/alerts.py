@@ -1,6 +1,7 @@
-"""An alert's capture as the channel sees it, built from the Slack bot's
-parts: the progress message (LiveMessage), the slack_posts row that lets any
-replica find and update it later (Posts), the summary and details (Delivery).
+"""The alerts notifier on Slack: an alert's capture as the channel sees it,
+built from the Slack bot's parts: the progress message (LiveMessage), the
+slack_posts row that lets any replica find and update it later (Posts), the
+summary and details (Delivery).
 
 It shares CaptureTracker with HostsnapBot.capture_one, with what differs for alerts: nobody
 requested it (the message names the alert instead), the route picks the
@@ -12,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from datetime import datetime
 
-from bot.alerts import messages
 from bot.alerts.payloads import Alert
-from bot.inventory import InventoryHost
+from bot.alerts.ports import Job
 from bot.render import slack as render
+from bot.render import slack_alerts as messages
 from bot.render.slack import Message
 from bot.slack.api import SlackRejected, SlackUnavailable
 from bot.slack.bot import HostsnapBot
@@ -29,23 +30,9 @@ from collectors import registry
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Job:
-    """One capture an alert started."""
-
-    alert: Alert
-    alert_id: int
-    host: InventoryHost
-    route: str
-    channel: str
-    collectors: list[str] | None
-
-    @property
-    def actor(self) -> str:
-        return f"alert:{self.alert.receiver}/{self.alert.alertname}"[:255]
-
-
 class AlertSlack:
+    """The alerts domain's notifier port (bot/alerts/ports.py) on Slack."""
+
     def __init__(self, bot: HostsnapBot) -> None:
         self.bot = bot
 
@@ -96,6 +83,11 @@ class AlertSlack:
         ts = await live.posted()
         if ts is not None:
             await self.post(job.channel, ts, messages.fired(job.alert, job.host.name, job.route))
+
+    async def resolved(self, channel: str, thread_ts: str, alert: Alert, host: str,
+                       firing_since: datetime | None, *, covered: bool) -> bool:
+        return await self.post(channel, thread_ts, messages.resolved(
+            alert, host, firing_since, covered=covered))
 
     async def post(self, channel: str, thread_ts: str, msg: Message) -> bool:
         """A reply in a thread; best effort (logged when Slack will not take it)."""

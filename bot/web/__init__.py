@@ -1,0 +1,2 @@
+"""The HTTP interface (aiohttp): /healthz, /metrics, Slack events (server.py),
+the alert webhooks (alerts.py); adapters only."""
