@@ -126,7 +126,8 @@ def run(files: list[str], json_out: bool, stdin: bool, max_size: str) -> int:
 
 
 def register(app: "typer.Typer") -> None:
-    """`analyze` in the full CLI (bot/cli.py): `hostsnap --help` lists it."""
+    """`analyze` in the full CLI (bot/cli/program.py lists it); the console script runs
+    `main` instead (bot/entry.py), outside the bot/cli package."""
     import typer
 
     @app.command("analyze", help=SUMMARY)

@@ -1,8 +1,8 @@
 """The `hostsnap` console script.
 
-`hostsnap analyze` is run without importing the rest of the CLI: bot/cli.py pulls in the
-store (SQLAlchemy), SSH, Slack and the config, ~0.6 s before a byte of a dump is read.
-Every other command goes to bot/cli.py as before.
+`hostsnap analyze` is run with argparse, without typer: the store (SQLAlchemy), SSH,
+Slack and the config would cost ~0.6 s before a byte of a dump is read. Every other
+command goes to bot/cli, which imports only the invoked command's module.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def main() -> None:
     if args[:1] == ["analyze"]:
         _analyze(args[1:])
         return
-    from bot.cli import main as cli
+    from bot.cli.program import main as cli
 
     cli()
 

@@ -1,7 +1,7 @@
 """The import graph of bot/ keeps its layers (README, "Layout"): every import
 of every module, including imports inside functions, read with ast.
 
-  interfaces   bot/cli*, bot/slack, bot/web, bot/entry, bot/__main__
+  interfaces   bot/cli, bot/cli_analyze.py, bot/slack, bot/web, bot/entry, bot/__main__
   root         bot/app (builds the services)
   domains      alerts > snapshots > capture > watch
   core         config, settings, inventory, redact, store, access, metrics,
@@ -35,7 +35,7 @@ RENDER_MAY = ("bot.render", "bot.store.views", "bot.alerts.views", "bot.alerts.p
 #: analyze` starts without the CLI's imports (entry), `serve` mounts Slack's
 #: events on the web server (slack/serve), `hostsnap serve` runs it
 BETWEEN_INTERFACES = {("entry", "cli"), ("__main__", "entry"), ("slack.serve", "web"),
-                      ("cli_serve", "slack.serve"), ("web.server", "slack.gate")}
+                      ("cli.serve", "slack.serve"), ("web.server", "slack.gate")}
 
 
 def _module(p: Path) -> str:
@@ -57,9 +57,10 @@ def _imports(tree: ast.AST) -> list[str]:
 
 
 def _room(module: str) -> str:
-    """bot.cli_diff -> cli, bot.slack.bot -> slack, bot.store.views -> store."""
+    """bot.cli.diff -> cli, bot.cli_analyze -> cli (outside the package: the
+    console script runs it without typer), bot.store.views -> store."""
     top = module.split(".")[1] if "." in module else module
-    return "cli" if top.startswith("cli") else top
+    return "cli" if top.startswith("cli_") else top
 
 
 def _modules() -> dict[str, ast.AST]:

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Received alerts, newest first: host, outcome, snapshot and why."""
         from bot.alerts.ledger import Ledger
-        from bot.cli import _run, _with_store, out
+        from bot.cli.common import out, run, with_store
         from bot.config import Settings
         from bot.render.terminal import alerts_table
         from bot.render.text import assemble, json_dumps
@@ -42,4 +42,4 @@ def register(app: typer.Typer) -> None:
             else:
                 out.print(alerts_table(rows))
 
-        _run(_with_store(config, go))
+        run(with_store(config, go))

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", envvar="HOSTSNAP_CONFIG")] = None,
     ) -> None:
         """Threads per pool, stacks that appeared or vanished, limits, TIME_WAIT."""
-        from bot.cli import _actor, _run, _with_store, out
+        from bot.cli.common import actor, out, run, with_store
         from bot.config import Settings
         from bot.render.terminal import print_diff
         from bot.render.text import json_text
@@ -29,10 +29,10 @@ def register(app: typer.Typer) -> None:
         async def go(settings: Settings, store: Store) -> None:
             snapshots = SnapshotService(store)
             a_id, b_id = await snapshots.pair(older, newer)
-            d = await snapshots.diff(Viewer(_actor(), "cli"), a_id, b_id)
+            d = await snapshots.diff(Viewer(actor(), "cli"), a_id, b_id)
             if as_json:
                 sys.stdout.write(json_text(d.model_dump_json(indent=2)) + "\n")
             else:
                 print_diff(out, d)
 
-        _run(_with_store(config, go))
+        run(with_store(config, go))

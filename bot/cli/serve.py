@@ -1,4 +1,4 @@
-"""`hostsnap serve`: run the Slack bot (registered by bot/cli.py)."""
+"""`hostsnap serve`: run the Slack bot (listed in bot/cli/program.py)."""
 
 from __future__ import annotations
 

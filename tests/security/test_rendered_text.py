@@ -36,9 +36,9 @@ from rich.console import Console
 
 from bot.alerts.ledger import Ledger
 from bot.alerts.payloads import Alert
-from bot.cli import ProgressView
+from bot.cli.snapshot import ProgressView
+from bot.cli.watch import _table as watch_table
 from bot.cli_analyze import render as render_analysis
-from bot.cli_watch import _table as watch_table
 from bot.diff import DumpChange, NumberDelta, ProcessDelta, SnapshotDiff
 from bot.fleet import FleetSummary, HostRow, Standout
 from bot.render import terminal

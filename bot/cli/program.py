@@ -1,0 +1,116 @@
+"""The `hostsnap` program: every command named here, each in its own module,
+imported only when that command runs. `hostsnap --help` lists them from this
+table and imports no store, SSH, Slack or aiohttp."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import typer
+from typer import _click
+from typer.core import TyperCommand, TyperGroup
+
+#: name -> (module, one-line help for `hostsnap --help`); the module has a typer
+#: `app` holding the command, or `register(app)` that adds it
+COMMANDS: dict[str, tuple[str, str]] = {
+    "snapshot": ("bot.cli.snapshot",
+                 "Capture HOST(s) now: progress per collector, then the findings."),
+    "list": ("bot.cli.browse", "Saved snapshots, newest first."),
+    "show": ("bot.cli.browse",
+             "One snapshot: findings, collectors, raw files (--raw NAME prints one)."),
+    "hosts": ("bot.cli.hosts",
+              "The inventory, and whether each host is reachable with a known host key."),
+    "db": ("bot.cli.db", "Database maintenance."),
+    "analyze": ("bot.cli_analyze", "Analyze dumps you already have (no host, no database)."),
+    "serve": ("bot.cli.serve", "Run the Slack bot: /snapshot, @hostsnap mentions and buttons."),
+    "watch": ("bot.cli.watch",
+              "Keep SSH sessions open to hosts at risk, for captures once they refuse logins."),
+    "diff": ("bot.cli.diff",
+             "Threads per pool, stacks that appeared or vanished, limits, TIME_WAIT."),
+    "alerts": ("bot.cli.alerts", "Received alerts, newest first: host, outcome, snapshot and why."),
+    "collectors": ("bot.cli.collectors",
+                   "Each collector and everything it may read, run or write on a host."),
+}
+
+
+def load(name: str) -> _click.Command:
+    """The real command: its module imported now."""
+    mod = importlib.import_module(COMMANDS[name][0])
+    sub = getattr(mod, "app", None)
+    if sub is None:
+        sub = typer.Typer()
+        mod.register(sub)
+    group = typer.main.get_group(sub)
+    cmd = group.get_command(_click.Context(group), name)
+    if cmd is None:
+        raise LookupError(f"{COMMANDS[name][0]} has no command {name!r}")
+    return cmd
+
+
+class _Stub(TyperCommand):
+    """A command's name and one-line help, before its module is imported."""
+
+
+class LazyGroup(TyperGroup):
+    """Lists commands from COMMANDS (stubs carrying the one-line help), loads
+    a command's module when it is invoked (or its own --help is asked)."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        for name, (_, short) in COMMANDS.items():  # the names also feed "did you mean"
+            self.commands.setdefault(name, _Stub(name, help=short, short_help=short))
+        self._listing = False
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        if cmd_name not in COMMANDS or self._listing:
+            return super().get_command(ctx, cmd_name)
+        cmd = self.commands.get(cmd_name)
+        if cmd is None or isinstance(cmd, _Stub):
+            cmd = self.commands[cmd_name] = load(cmd_name)
+        return cmd
+
+    def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+app = typer.Typer(
+    name="hostsnap", cls=LazyGroup, no_args_is_help=True, add_completion=False,
+    help="Capture the evidence a restart destroys: thread limits, memory, TCP state, "
+         "dumps — before anyone restarts.",
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Capture the evidence a restart destroys: thread limits, memory, TCP state,
+    dumps — before anyone restarts."""
+
+
+def main() -> None:
+    """Usage errors (an unknown option, a host that looks like one) are one line, exit 2,
+    not the multi-line usage box."""
+    try:
+        rc = app(standalone_mode=False)
+    except typer.TyperException as e:  # typer's (vendored click's) usage and parameter errors
+        ctx = getattr(e, "ctx", None)
+        msg = " ".join(e.format_message().split())
+        hint = f" (`{ctx.command_path} --help` for usage)" if ctx is not None else ""
+        if msg:  # empty when the help was shown instead (no arguments at all)
+            print(f"error: {_safe_text(msg)}{hint}", file=sys.stderr)  # msg quotes argv
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _safe_text(text: str) -> str:
+    from bot.render.text import safe_text  # only on an error: rich stays unloaded for --help
+
+    return safe_text(text)
