@@ -23,7 +23,6 @@ from bot.render.slack import Message
 from bot.slack.api import SlackRejected, SlackUnavailable
 from bot.slack.bot import HostsnapBot
 from bot.slack.live import LiveMessage
-from bot.slack.posts import PENDING
 from bot.slack.tracker import CaptureTracker
 from collectors import registry
 
@@ -54,27 +53,20 @@ class AlertSlack:
         why = asyncio.create_task(self._thread_reply(live, job), name="alert-why")
 
         try:
-            outcome = await bot.captures.capture(
-                job.host, trigger="alert", actor=job.actor, collectors=job.collectors,
-                on_progress=tracker.on_progress, deadline=deadline)
+            view, error = await tracker.follow(
+                lambda progress: bot.captures.capture(
+                    job.host, trigger="alert", actor=job.actor, collectors=job.collectors,
+                    on_progress=progress, deadline=deadline),
+                bot.snapshots.find)
         except asyncio.CancelledError:
-            # stopped mid-capture: the snapshot is `interrupted`; the channel is
-            # told by stop() or the next start (the post is pending)
             why.cancel()
-            if tracker.post is not None:
-                await asyncio.shield(bot.posts.update(tracker.post.id, state=PENDING))
             raise
-        view = outcome.snapshot
-        if view is None and tracker.snapshot_id is not None:  # failed after it was created
-            view = await bot.store.get_snapshot(tracker.snapshot_id)
         bot.metrics.inc("hostsnap_alert_captures_total", status=view.status if view else "failed")
         if view is None:
-            await live.finish(render.failed_message(job.host.name,
-                                                    outcome.error or "unknown error"))
+            await live.finish(render.failed_message(job.host.name, error))
             await _settle(why)
-            return None, "failed", outcome.error or "unknown error"
-        p = await tracker.track(view.id)
-        p = await bot.posts.get(p.id) or p  # ts may have been written meanwhile
+            return None, "failed", error
+        p = await tracker.current_post(view.id)
         await _settle(why)  # the alert first in the thread, then the details
         await bot.delivery.deliver(p, view, live)
         return view.id, view.status, view.error or ""

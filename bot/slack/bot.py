@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access.authz import Authorizer, MembershipCache, Need
 from bot.access.journal import Journal
+from bot.capture.progress import CaptureOutcome, OnProgress
 from bot.capture.service import CaptureService
 from bot.config import Settings
 from bot.fleet import summarize
@@ -35,7 +36,7 @@ from bot.slack.commands import Command, CommandError, parse, snapshot_id
 from bot.slack.delivery import Delivery
 from bot.slack.gate import AckGate
 from bot.slack.live import LiveMessage
-from bot.slack.posts import PENDING, Posts
+from bot.slack.posts import Posts
 from bot.slack.tracker import CaptureTracker
 from bot.snapshots.service import NoEarlierSnapshot, SnapshotService, Viewer
 from bot.store.service import SnapshotNotFound, Store
@@ -398,35 +399,27 @@ class HostsnapBot:
             self.api, self.posts, origin.channel, origin.thread_ts, self.slack.update_interval,
             names, render_progress, requested_by=origin.user, details=details)
 
-        try:
+        async def capture(progress: OnProgress) -> CaptureOutcome:
             async with self._sem:
-                outcome = await self.captures.capture(
-                    host, trigger="slack", actor=origin.actor, on_progress=tracker.on_progress,
+                return await self.captures.capture(
+                    host, trigger="slack", actor=origin.actor, on_progress=progress,
                     deadline=deadline)
-        except asyncio.CancelledError:
-            # stopped mid-capture: the snapshot is now `interrupted`; let the
-            # channel know (stop() flushes pending posts, or the next start does)
-            if tracker.post is not None:
-                await asyncio.shield(self.posts.update(tracker.post.id, state=PENDING))
-            raise
-        view = outcome.snapshot
-        if view is None and tracker.snapshot_id is not None:  # failed after it was created
-            view = await self.store.get_snapshot(tracker.snapshot_id)
+
+        view, error = await tracker.follow(capture, self.snapshots.find)
         self.metrics.inc("hostsnap_slack_captures_total",
                          status=view.status if view else "failed")
         if view is None:  # could not even start: nothing stored, nothing to retry
             if on_state is not None:
-                on_state("failed", outcome.error or "unknown error")
+                on_state("failed", error)
             try:
                 await tracker.live.finish(render.failed_message(
-                    host.name, outcome.error or "unknown error", requested_by=origin.user))
+                    host.name, error, requested_by=origin.user))
             except SlackRejected as e:
                 log.warning("could not report the failed capture of %s: %s", host.name, e)
             return None
         if on_state is not None:
             on_state(view.status, None)
-        p = await tracker.track(view.id)
-        p = await self.posts.get(p.id) or p  # ts may have been written meanwhile
+        p = await tracker.current_post(view.id)
         failed = await self.delivery.deliver(p, view, tracker.live)
         if failed is not None and failed.reason in NOT_A_MEMBER:
             await self.tell(origin, f"Snapshot `{view.id}` of {host.name} is saved, but I "

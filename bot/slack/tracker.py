@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from bot.capture.progress import ProgressEvent
+from bot.capture.progress import CaptureOutcome, OnProgress, ProgressEvent
 from bot.render.slack import Message
 from bot.slack.api import SlackApi
 from bot.slack.live import LiveMessage
-from bot.slack.posts import Post, Posts
+from bot.slack.posts import PENDING, Post, Posts
+from bot.store.views import SnapshotView
 
 #: (collector states, snapshot id, host state) -> the progress message
 RenderProgress = Callable[[dict[str, str], "str | None", str], Message]
@@ -65,3 +66,26 @@ class CaptureTracker:
             self.states[ev.collector] = ev.status
             host_state = "running"
         self.live.show(self.render(self.states, ev.snapshot_id, host_state))
+
+    async def follow(self, capture: Callable[[OnProgress], Awaitable[CaptureOutcome]],
+                     find: Callable[[str], Awaitable[SnapshotView]]
+                     ) -> tuple[SnapshotView | None, str]:
+        """Run `capture` with this message following its progress. Returns the
+        snapshot (also one that failed after it was created; None when none was
+        made) and the error. Stopped mid-capture, the snapshot is `interrupted`
+        and the post left pending: stop() or the next start tells the channel."""
+        try:
+            outcome = await capture(self.on_progress)
+        except asyncio.CancelledError:
+            if self.post is not None:
+                await asyncio.shield(self.posts.update(self.post.id, state=PENDING))
+            raise
+        view = outcome.snapshot
+        if view is None and self.snapshot_id is not None:
+            view = await find(self.snapshot_id)
+        return view, outcome.error or ("" if view is not None else "unknown error")
+
+    async def current_post(self, snapshot_id: str) -> Post:
+        """The post row as it is now (its ts may have been written meanwhile)."""
+        p = await self.track(snapshot_id)
+        return await self.posts.get(p.id) or p
