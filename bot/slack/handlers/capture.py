@@ -1,0 +1,185 @@
+"""`/snapshot HOST…` and the Capture again button: one host's message follows its
+capture; several hosts share one channel message with each host in its thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from bot.capture.progress import CaptureOutcome, OnProgress
+from bot.fleet import summarize
+from bot.inventory import InventoryError, InventoryHost
+from bot.render import slack as render
+from bot.render.slack_fleet import fleet_message, fleet_progress_message
+from bot.slack.api import SlackRejected
+from bot.slack.live import LiveMessage
+from bot.slack.origin import NOT_A_MEMBER, Origin
+from bot.slack.tracker import CaptureTracker
+from bot.store.views import SnapshotView
+from collectors import registry
+
+if TYPE_CHECKING:
+    from bot.slack.bot import HostsnapBot
+
+log = logging.getLogger(__name__)
+
+#: seconds a multi-host capture waits for its channel message before the
+#: hosts' own messages go to the top of the channel instead of its thread
+FLEET_POST_WAIT_S = 2.0
+#: seconds a multi-host capture keeps trying to post its fleet summary
+FLEET_RETRY_S = 600.0
+
+class CaptureHandlers:
+    """Capture commands: resolve, check rights, call the capture use case, post."""
+
+    def __init__(self, bot: HostsnapBot) -> None:
+        self.bot = bot  # the Slack side: replies, refusals, rights, collaborators
+
+    async def capture(self, origin: Origin, targets: list[str]) -> None:
+        limit = min(self.bot.slack.max_hosts, self.bot.settings.capture.max_hosts)
+        try:
+            hosts = self.bot.inventory.resolve(targets, max_hosts=limit)
+        except InventoryError as e:
+            await self.bot.refuse(origin, f"{e}. Nothing was captured.", "input",
+                              target=" ".join(targets)[:255])
+            return
+        for h in hosts:  # all or nothing: a half-refused command would confuse
+            if not await self.bot.allowed(origin, "capture", h.group, h.name):
+                return
+        deadline = time.monotonic() + self.bot.settings.capture.deadline
+        if len(hosts) == 1:
+            self.bot.spawn(self.capture_one(origin, hosts[0], deadline), f"capture:{hosts[0].name}")
+        else:
+            self.bot.spawn(self.capture_fleet(origin, hosts, deadline, " ".join(targets)),
+                       f"capture:{len(hosts)} hosts")
+
+    async def capture_fleet(self, origin: Origin, hosts: list[InventoryHost], deadline: float,
+                            label: str) -> None:
+        """Several hosts: one message in the channel follows them all and ends
+        saying which hosts stand out; each host's summary goes in its thread
+        (a channel of ten summaries hides the one that matters)."""
+        states = dict.fromkeys((h.name for h in hosts), "waiting")
+        live = LiveMessage(self.bot.api, origin.channel, origin.thread_ts,
+                           self.bot.slack.update_interval)
+
+        def progress() -> render.Message:
+            return fleet_progress_message(label, states, requested_by=origin.user)
+
+        live.start(progress())
+        try:  # the captures wait for the parent message only briefly
+            parent = await asyncio.wait_for(asyncio.shield(live.posted()), FLEET_POST_WAIT_S)
+        except TimeoutError:
+            parent = None
+        # Slack has no nested threads: asked in a thread, everything stays in it;
+        # the parent not posted (Slack away): each host at the top, as for one
+        thread = origin.thread_ts or parent
+        inner = replace(origin, thread_ts=thread)
+
+        errors: dict[str, str | None] = {}
+
+        async def one(h: InventoryHost) -> SnapshotView | None:
+            def seen(state: str, error: str | None = None) -> None:
+                states[h.name] = state
+                if error is not None:
+                    errors[h.name] = error
+                live.show(progress())
+
+            return await self.capture_one(inner, h, deadline, on_state=seen,
+                                          details=thread is None)
+
+        try:
+            results = await asyncio.gather(*(one(h) for h in hosts), return_exceptions=True)
+        except asyncio.CancelledError:  # stopping: say so (each host's own message does too)
+            for name, st in states.items():
+                if st in ("waiting", "connecting", "running"):
+                    states[name] = "interrupted"
+            msg = fleet_progress_message(label, states, requested_by=origin.user,
+                                         interrupted=True)
+            try:
+                await asyncio.wait_for(asyncio.shield(live.finish(msg)), FLEET_POST_WAIT_S)
+            except (TimeoutError, SlackRejected):
+                pass
+            raise
+        views: list[SnapshotView] = []
+        for h, r in zip(hosts, results, strict=True):
+            if isinstance(r, asyncio.CancelledError):
+                raise r
+            if isinstance(r, SnapshotView):
+                views.append(r)
+                if r.status not in ("complete", "partial"):
+                    errors[h.name] = r.error or "nothing saved"
+            elif isinstance(r, BaseException):
+                log.error("capture of %s failed", h.name, exc_info=r)
+                errors[h.name] = f"{type(r).__name__}: {r}"
+            else:
+                errors.setdefault(h.name, "could not start")
+        msg = fleet_message(label, summarize(views), errors, requested_by=origin.user,
+                            command=self.bot.slack.command)
+        # Slack away: the hosts' own messages are queued in slack_posts; this one
+        # is retried here for a while (a stop ends it)
+        give_up = time.monotonic() + FLEET_RETRY_S
+        while not await live.finish(msg):
+            if time.monotonic() > give_up:
+                log.warning("fleet summary of %s not posted: %s", label, live.error)
+                return
+            await asyncio.sleep(self.bot.slack.retry_interval)
+
+    async def capture_one(self, origin: Origin, host: InventoryHost, deadline: float, *,
+                          on_state: Callable[[str, str | None], None] | None = None,
+                          details: bool = True) -> SnapshotView | None:
+        """One host's message: progress, then the summary (and, with `details`,
+        the details in its thread). Returns the snapshot, None if none was made."""
+        names = [c.name for c in registry.resolve(self.bot.settings.capture.collectors)]
+
+        def render_progress(states: dict[str, str], sid: str | None,
+                            host_state: str) -> render.Message:
+            if on_state is not None:
+                on_state(host_state, None)
+            return render.progress_message(host.name, states, snapshot_id=sid,
+                                           host_state=host_state, requested_by=origin.user)
+
+        tracker = CaptureTracker(
+            self.bot.api, self.bot.posts, origin.channel, origin.thread_ts,
+            self.bot.slack.update_interval, names, render_progress, requested_by=origin.user,
+            details=details)
+
+        async def capture(progress: OnProgress) -> CaptureOutcome:
+            async with self.bot._sem:
+                return await self.bot.captures.capture(
+                    host, trigger="slack", actor=origin.actor, on_progress=progress,
+                    deadline=deadline)
+
+        view, error = await tracker.follow(capture, self.bot.snapshots.find)
+        self.bot.metrics.inc("hostsnap_slack_captures_total",
+                         status=view.status if view else "failed")
+        if view is None:  # could not even start: nothing stored, nothing to retry
+            if on_state is not None:
+                on_state("failed", error)
+            try:
+                await tracker.live.finish(render.failed_message(
+                    host.name, error, requested_by=origin.user))
+            except SlackRejected as e:
+                log.warning("could not report the failed capture of %s: %s", host.name, e)
+            return None
+        if on_state is not None:
+            on_state(view.status, None)
+        p = await tracker.current_post(view.id)
+        failed = await self.bot.delivery.deliver(p, view, tracker.live)
+        if failed is not None and failed.reason in NOT_A_MEMBER:
+            await self.bot.tell(origin, f"Snapshot `{view.id}` of {host.name} is saved, but I "
+                                    f"cannot post in this channel ({failed.reason}): "
+                                    f"`/invite @hostsnap`, then "
+                                    f"`{self.bot.slack.command} show {view.id}`.")
+        return view
+
+
+    async def capture_again(self, origin: Origin, sid: str) -> None:
+        view = await self.bot.snapshot(origin, sid)
+        if view is None:
+            return
+        # where the clicked message was: the channel stays informed, a thread stays a thread
+        await self.capture(replace(origin, thread_ts=origin.message_thread_ts), [view.host])
