@@ -34,7 +34,7 @@ def list_(
     """Saved snapshots, newest first."""
 
     async def go(settings: Settings, store: Store) -> None:
-        items = await store.list_snapshots(host, limit)
+        items = await SnapshotService(store).list(host, limit)
         if as_json:
             sys.stdout.write(json_dumps([i.model_dump(mode="json") for i in items], indent=2)
                              + "\n")

@@ -11,14 +11,16 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from bot.app import App
 from bot.capture.progress import CaptureOutcome, ProgressEvent
 from bot.capture.service import CaptureService
 from bot.cli.common import ConfigOpt, Fail, JsonOpt, actor, err, error, out, run, with_store
 from bot.config import Settings
 from bot.fleet import summarize
-from bot.inventory import Inventory, InventoryHost
+from bot.inventory import InventoryHost
 from bot.render.terminal import STATUS_STYLE, print_fleet, print_snapshot
 from bot.render.text import cell, json_dumps
+from bot.snapshots.service import SnapshotService
 from bot.store.service import Store
 from bot.watch import daemon as watchd
 from collectors import registry
@@ -67,13 +69,13 @@ def snapshot(
     names = [c.strip() for c in collectors.split(",")] if collectors else None
 
     async def go(settings: Settings, store: Store) -> int:
-        inv = Inventory(settings)
-        targets = inv.resolve(hosts)
+        services = App(settings, store)  # built on use: inventory, pool, capture
+        targets = services.inventory.resolve(hosts)
         try:
             cols = [c.name for c in registry.resolve(names or settings.capture.collectors)]
         except ValueError as e:
             raise Fail(str(e), 2) from e
-        svc = CaptureService(settings, store, inv)
+        svc = services.captures
         view = ProgressView([h.name for h in targets], cols)
         live = not as_json and err.is_terminal
         kw: dict[str, Any] = dict(collectors=names, on_progress=view, concurrency=concurrency,
@@ -115,7 +117,8 @@ async def _capture(svc: CaptureService, store: Store, targets: list[InventoryHos
         if doc is None or "error" in doc:
             return via_watch
         for o in doc["outcomes"]:
-            view = await store.get_snapshot(o["snapshot_id"]) if o["snapshot_id"] else None
+            view = await SnapshotService(store).find(o["snapshot_id"]) \
+                if o["snapshot_id"] else None
             outcomes[o["host"]] = CaptureOutcome(o["host"], view, o["error"], o["joined"])
         return []
 
