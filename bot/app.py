@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from bot.capture.service import CaptureService
     from bot.inventory import Inventory
     from bot.snapshots.service import SnapshotService
+    from bot.watch.holds import WarmHolds
+    from bot.watch.service import WatchService
     from bot.watch.sessions import SessionPool
 
 
@@ -76,3 +78,17 @@ class App:
         from bot.access.journal import Journal
 
         return Journal(self.store)
+
+    @cached_property
+    def holds(self) -> WarmHolds:
+        """Warm holds shared by every replica (`/snapshot watch`, alerts)."""
+        from bot.watch.holds import WarmHolds
+
+        return WarmHolds(self.store, self.pool, self.inventory,
+                         self.settings.watch.sync_interval)
+
+    @cached_property
+    def watches(self) -> WatchService:
+        from bot.watch.service import WatchService
+
+        return WatchService(self.holds)

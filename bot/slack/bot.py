@@ -22,10 +22,9 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access.authz import Authorizer, MembershipCache, Need
-from bot.access.journal import Journal
-from bot.capture.service import CaptureService
+from bot.app import App
 from bot.config import Settings
-from bot.inventory import Inventory, InventoryError
+from bot.inventory import InventoryError
 from bot.metrics import Metrics
 from bot.render import slack as render
 from bot.slack.api import SlackApi, SlackRejected, SlackUnavailable
@@ -37,11 +36,8 @@ from bot.slack.handlers.capture import CaptureHandlers
 from bot.slack.handlers.watch import WatchHandlers
 from bot.slack.origin import NOT_A_MEMBER, Origin
 from bot.slack.posts import Posts
-from bot.snapshots.service import SnapshotService
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import SnapshotView
-from bot.watch.holds import WarmHolds
-from bot.watch.service import WatchService
 from collectors.transport.base import TransportError
 
 log = logging.getLogger(__name__)
@@ -52,29 +48,30 @@ CLEANUP_S = 5.0
 
 class HostsnapBot:
     def __init__(self, settings: Settings, store: Store, client: AsyncWebClient, *,
-                 capture: CaptureService | None = None, metrics: Metrics | None = None,
+                 services: App | None = None, metrics: Metrics | None = None,
                  gate: AckGate | None = None) -> None:
         self.settings = settings
         self.slack = settings.slack
         self.store = store
         self.metrics = metrics or Metrics()
         self.gate = gate or AckGate(self.metrics)
-        self.inventory = capture.inventory if capture else Inventory(settings)
-        self.captures = capture or CaptureService(settings, store, self.inventory)
+        #: the domain services, from the composition root (bot/app.py)
+        self.services = services or App(settings, store)
+        self.inventory = self.services.inventory
+        self.captures = self.services.captures
         self.api = SlackApi(client, self.slack, self.metrics)
         self.authz = Authorizer(settings.authz, MembershipCache(
             self.api.usergroup_members, self.slack.usergroup_cache_s))
         self.posts = Posts(store)
-        self.snapshots = SnapshotService(store)
-        self.journal = Journal(store)
+        self.snapshots = self.services.snapshots
+        self.journal = self.services.journal
         self.delivery = Delivery(self.api, store, self.slack, self.metrics)
         self._sem = asyncio.Semaphore(settings.capture.concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retry: asyncio.Task[None] | None = None
         #: warm sessions every replica keeps (`/snapshot watch`, alerts)
-        self.warm = WarmHolds(store, self.captures.pool, self.inventory,
-                              settings.watch.sync_interval)
-        self.watches = WatchService(self.warm)
+        self.warm = self.services.holds
+        self.watches = self.services.watches
         # one handler per command family (bot/slack/handlers/)
         self.capturing = CaptureHandlers(self)
         self.browsing = BrowseHandlers(self)
