@@ -79,16 +79,16 @@ async def _watch(targets: list[str], config: Path | None) -> None:
     hosts = [h for h in inv.resolve(targets) if not h.is_local]
     app = await App.open(settings)
     app.inventory = inv
-    svc = app.captures
-    server = WatchServer(svc)
+    server = WatchServer(app.captures)
     await server.start()
-    for h in hosts:
-        svc.pool.warm(h)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        problem = app.watches.keep_local(hosts, holder="watch")
+        if problem:
+            raise RuntimeError(problem)
         with Live(_table(server.status()), console=out, refresh_per_second=2,
                   auto_refresh=out.is_terminal) as live:
             while not stop.is_set():

@@ -38,7 +38,6 @@ from bot.slack.origin import NOT_A_MEMBER, Origin
 from bot.slack.posts import Posts
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import SnapshotView
-from collectors.transport.base import TransportError
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +99,9 @@ class HostsnapBot:
         except InventoryError as e:
             log.error("[watch] hosts: %s; none kept warm", e)
             return
-        for h in hosts:
-            if h.is_local:
-                continue
-            try:
-                self.captures.pool.warm(h, holder="config")
-            except TransportError as e:
-                log.error("[watch] hosts: %s", e)
-                break
+        problem = self.watches.keep_local(hosts, holder="config")
+        if problem:
+            log.error("[watch] hosts: %s", problem)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Work after the ack: tracked, so shutdown can wait and errors are

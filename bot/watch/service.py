@@ -16,6 +16,7 @@ from enum import StrEnum
 from bot.inventory import InventoryHost
 from bot.watch.holds import WarmHolds
 from bot.watch.sessions import SessionPool, WarmState
+from collectors.transport.base import TransportError
 
 
 class Held(StrEnum):
@@ -70,6 +71,19 @@ class WatchService:
 
     async def holders(self, host: str) -> list[str]:
         return await self.holds.holders(host)
+
+    def keep_local(self, hosts: list[InventoryHost], holder: str) -> str | None:
+        """Warm sessions this process alone keeps (the config's [watch] hosts, a
+        running `hostsnap watch`; every replica reads the same config). Returns
+        what stopped it (watch.max_sessions), or None."""
+        for h in hosts:
+            if h.is_local:
+                continue
+            try:
+                self.pool.warm(h, holder=holder)
+            except TransportError as e:
+                return str(e)
+        return None
 
     async def expire(self) -> None:
         """Holds past their time are ignored at once; this clears their rows."""
