@@ -55,3 +55,16 @@ async def test_hold_refuse_when_full_release(watch: tuple[WatchService, Inventor
     assert "web-01" not in svc.pool.warm_states
     # the pool has room again
     assert (await svc.hold(web2, user_holder("slack", "U2"))).outcome is Held.KEPT
+
+
+async def test_local_holds_stop_at_the_pool_limit(watch: tuple[WatchService, Inventory]
+                                                  ) -> None:
+    """The config's [watch] hosts and `hostsnap watch`: this process only, not in
+    the shared table; the pool's limit still holds and is said."""
+    svc, inv = watch
+    hosts = inv.resolve(["localhost", "web-01", "web-02"])
+    problem = svc.keep_local(hosts, holder="config")
+    assert problem is not None and "watch.max_sessions" in problem and "web-02" in problem
+    assert set(svc.pool.warm_states) == {"web-01"}
+    assert await svc.holders("web-01") == ["config"]
+    assert await svc.holds.holds() == []  # nothing shared with other replicas
