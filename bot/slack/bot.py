@@ -65,7 +65,8 @@ class HostsnapBot:
         self.snapshots = self.services.snapshots
         self.journal = self.services.journal
         self.delivery = Delivery(self.api, store, self.slack, self.metrics)
-        self._sem = asyncio.Semaphore(settings.capture.concurrency)
+        #: captures this bot runs at once (the [capture] concurrency)
+        self.capture_slots = asyncio.Semaphore(settings.capture.concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retry: asyncio.Task[None] | None = None
         #: warm sessions every replica keeps (`/snapshot watch`, alerts)

@@ -1,1 +1,13 @@
 """The Slack bot's handlers, one module per command family; bot.py routes to them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.slack.bot import HostsnapBot
+
+
+class Handlers:
+    def __init__(self, bot: HostsnapBot) -> None:
+        self.bot = bot  # the Slack side: replies, refusals, rights, collaborators

@@ -4,27 +4,22 @@ views through the snapshots use case (audited and redacted there)."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from bot.render import slack as render
 from bot.slack.api import SlackRejected, SlackUnavailable, Upload
+from bot.slack.handlers import Handlers
 from bot.slack.origin import Origin
 from bot.snapshots.service import NoEarlierSnapshot
 from bot.store.views import SnapshotView
-
-if TYPE_CHECKING:
-    from bot.slack.bot import HostsnapBot
 
 log = logging.getLogger(__name__)
 
 #: raw files per files_upload_v2 call (files.completeUploadExternal takes a list)
 UPLOAD_BATCH = 10
 
-class BrowseHandlers:
-    """Browsing commands and buttons."""
 
-    def __init__(self, bot: HostsnapBot) -> None:
-        self.bot = bot  # the Slack side: replies, refusals, rights, collaborators
+class BrowseHandlers(Handlers):
+    """Browsing commands and buttons."""
 
     async def list_snapshots(self, origin: Origin, host: str | None) -> None:
         items = await self.bot.snapshots.list(host, limit=20)
@@ -33,7 +28,7 @@ class BrowseHandlers:
         for s in items:
             if s.host_group not in verdicts:
                 d = await self.bot.authz.decide("view", user=origin.user, channel=origin.channel,
-                                            group=s.host_group)
+                                                group=s.host_group)
                 verdicts[s.host_group] = d.allowed
             if verdicts[s.host_group]:
                 visible.append(s)
@@ -97,7 +92,7 @@ class BrowseHandlers:
         cut: list[str] = []
         for a in view.artifacts:
             f = await self.bot.snapshots.raw(origin.viewer, view, a.name, redact=True,
-                                         max_bytes=self.bot.slack.max_upload_bytes)
+                                             max_bytes=self.bot.slack.max_upload_bytes)
             if f.cut:
                 cut.append(a.name)
             redactions += f.redactions
@@ -107,7 +102,7 @@ class BrowseHandlers:
         try:
             for i in range(0, len(uploads), UPLOAD_BATCH):
                 await self.bot.api.upload(origin.channel, origin.thread_ts,
-                                      uploads[i:i + UPLOAD_BATCH], comment if i == 0 else "")
+                                          uploads[i:i + UPLOAD_BATCH], comment if i == 0 else "")
         except (SlackUnavailable, SlackRejected) as e:
             log.warning("raw files of %s not uploaded: %s", view.id, e)
             await self.bot.tell(origin, f"Could not upload the raw files of {view.id} ({e}).")

@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from bot.capture.progress import CaptureOutcome, OnProgress
 from bot.fleet import summarize
@@ -16,14 +15,12 @@ from bot.inventory import InventoryError, InventoryHost
 from bot.render import slack as render
 from bot.render.slack_fleet import fleet_message, fleet_progress_message
 from bot.slack.api import SlackRejected
+from bot.slack.handlers import Handlers
 from bot.slack.live import LiveMessage
 from bot.slack.origin import NOT_A_MEMBER, Origin
 from bot.slack.tracker import CaptureTracker
 from bot.store.views import SnapshotView
 from collectors import registry
-
-if TYPE_CHECKING:
-    from bot.slack.bot import HostsnapBot
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +30,9 @@ FLEET_POST_WAIT_S = 2.0
 #: seconds a multi-host capture keeps trying to post its fleet summary
 FLEET_RETRY_S = 600.0
 
-class CaptureHandlers:
-    """Capture commands: resolve, check rights, call the capture use case, post."""
 
-    def __init__(self, bot: HostsnapBot) -> None:
-        self.bot = bot  # the Slack side: replies, refusals, rights, collaborators
+class CaptureHandlers(Handlers):
+    """Capture commands: resolve, check rights, call the capture use case, post."""
 
     async def capture(self, origin: Origin, targets: list[str]) -> None:
         limit = min(self.bot.slack.max_hosts, self.bot.settings.capture.max_hosts)
@@ -45,7 +40,7 @@ class CaptureHandlers:
             hosts = self.bot.inventory.resolve(targets, max_hosts=limit)
         except InventoryError as e:
             await self.bot.refuse(origin, f"{e}. Nothing was captured.", "input",
-                              target=" ".join(targets)[:255])
+                                  target=" ".join(targets)[:255])
             return
         for h in hosts:  # all or nothing: a half-refused command would confuse
             if not await self.bot.allowed(origin, "capture", h.group, h.name):
@@ -55,7 +50,7 @@ class CaptureHandlers:
             self.bot.spawn(self.capture_one(origin, hosts[0], deadline), f"capture:{hosts[0].name}")
         else:
             self.bot.spawn(self.capture_fleet(origin, hosts, deadline, " ".join(targets)),
-                       f"capture:{len(hosts)} hosts")
+                           f"capture:{len(hosts)} hosts")
 
     async def capture_fleet(self, origin: Origin, hosts: list[InventoryHost], deadline: float,
                             label: str) -> None:
@@ -148,14 +143,14 @@ class CaptureHandlers:
             details=details)
 
         async def capture(progress: OnProgress) -> CaptureOutcome:
-            async with self.bot._sem:
+            async with self.bot.capture_slots:
                 return await self.bot.captures.capture(
                     host, trigger="slack", actor=origin.actor, on_progress=progress,
                     deadline=deadline)
 
         view, error = await tracker.follow(capture, self.bot.snapshots.find)
         self.bot.metrics.inc("hostsnap_slack_captures_total",
-                         status=view.status if view else "failed")
+                             status=view.status if view else "failed")
         if view is None:  # could not even start: nothing stored, nothing to retry
             if on_state is not None:
                 on_state("failed", error)
@@ -171,9 +166,9 @@ class CaptureHandlers:
         failed = await self.bot.delivery.deliver(p, view, tracker.live)
         if failed is not None and failed.reason in NOT_A_MEMBER:
             await self.bot.tell(origin, f"Snapshot `{view.id}` of {host.name} is saved, but I "
-                                    f"cannot post in this channel ({failed.reason}): "
-                                    f"`/invite @hostsnap`, then "
-                                    f"`{self.bot.slack.command} show {view.id}`.")
+                                        f"cannot post in this channel ({failed.reason}): "
+                                        f"`/invite @hostsnap`, then "
+                                        f"`{self.bot.slack.command} show {view.id}`.")
         return view
 
 

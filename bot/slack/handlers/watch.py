@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from bot.inventory import InventoryError, InventoryHost
 from bot.render import slack as render
 from bot.render.slack_watch import holder_text, watch_message
+from bot.slack.handlers import Handlers
 from bot.slack.origin import Origin
 from bot.watch.service import Held, user_holder
-
-if TYPE_CHECKING:
-    from bot.slack.bot import HostsnapBot
 
 log = logging.getLogger(__name__)
 
 #: seconds `/snapshot watch` waits to say whether the sessions are up
 WATCH_READY_S = 5.0
 
-class WatchHandlers:
-    """Watch commands: hold or release warm sessions for a Slack user."""
 
-    def __init__(self, bot: HostsnapBot) -> None:
-        self.bot = bot  # the Slack side: replies, refusals, rights, collaborators
+class WatchHandlers(Handlers):
+    """Watch commands: hold or release warm sessions for a Slack user."""
 
     async def watch(self, origin: Origin, targets: list[str]) -> None:
         """Keep SSH sessions open to hosts at risk, in every replica; no host:
@@ -32,7 +27,7 @@ class WatchHandlers:
         pool = self.bot.captures.pool
         if not targets:
             await self.bot.reply(origin, watch_message(pool.status(), title="Warm sessions",
-                                                   command=self.bot.slack.command))
+                                                       command=self.bot.slack.command))
             return
         hosts = await self._resolve_allowed(origin, targets)
         if hosts is None:
@@ -46,15 +41,15 @@ class WatchHandlers:
             held = await self.bot.watches.hold(h, holder)
             if held.outcome is Held.FULL:
                 await self.bot.refuse(origin, f"Not keeping {h.name} warm: already "
-                                          f"{self.bot.watches.max_sessions} warm sessions "
-                                          "(watch.max_sessions).", "limit", target=h.name)
+                                              f"{self.bot.watches.max_sessions} warm sessions "
+                                              "(watch.max_sessions).", "limit", target=h.name)
                 break
             assert held.state is not None
             started.append(held.state)
         if not started:
             if local:
                 await self.bot.tell(origin, f"{', '.join(local)} is this machine: it needs no "
-                                        "warm session.")
+                                            "warm session.")
             return
         # a few seconds to say whether they are up; they keep trying after that
         waits = [asyncio.create_task(ws.ready.wait()) for ws in started]
@@ -65,7 +60,7 @@ class WatchHandlers:
         rows = [r for r in pool.status() if r["host"] in names]
         for r in rows:
             await self.bot.journal.asked(origin.actor, "warm", str(r["host"]),
-                                     channel=origin.channel, connected=r["connected"])
+                                         channel=origin.channel, connected=r["connected"])
         await self.bot.reply(origin, watch_message(
             rows, title="Keeping warm sessions" if len(rows) > 1 else "Keeping a warm session",
             command=self.bot.slack.command))
@@ -89,7 +84,7 @@ class WatchHandlers:
             else:
                 lines.append(f"{name}: closed")
             await self.bot.journal.asked(origin.actor, "unwarm", h.name, channel=origin.channel,
-                                     closed=not left)
+                                         closed=not left)
         await self.bot.reply(origin, render.Message(  # the fallback is plain text: no markup
             "Warm sessions of " + ", ".join(h.name for h in hosts),
             [render.section("\n".join(lines))]))
