@@ -25,6 +25,7 @@ from typing import Any
 
 from bot.diff import SnapshotDiff
 from bot.redact import redact
+from bot.render.text import safe_text
 from bot.store.views import SnapshotSummary, SnapshotView
 from collectors.analysis.findings import (
     Block,
@@ -83,7 +84,9 @@ def esc(text: str) -> str:
 
 
 def mrkdwn_escape(text: str) -> str:
-    """Only the escaping (for text redacted already, or fixed)."""
+    """Only the escaping (for text redacted already, or fixed); control characters
+    (an ESC typed into a command, a bidi override in a thread name) become visible."""
+    text = safe_text(text, multiline=True)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
