@@ -58,6 +58,13 @@ class SlackRejected(Exception):
         self.error = error
 
 
+def make_session(s: SlackSettings) -> aiohttp.ClientSession:
+    """The one HTTP session for Slack. slack_sdk ignores its own `timeout` when
+    handed a session, and aiohttp's default is 300 s: the bound must be here,
+    or a frozen Slack holds every call (and the message behind it) for minutes."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.api_timeout))
+
+
 def make_client(s: SlackSettings, session: aiohttp.ClientSession | None = None
                 ) -> AsyncWebClient:
     base = s.api_base_url if s.api_base_url.endswith("/") else s.api_base_url + "/"

@@ -29,7 +29,7 @@ from bot.metrics import Metrics
 from bot.settings.alerts import AlertConfigError
 from bot.settings.slack import SlackSettings
 from bot.slack.alerts import AlertSlack
-from bot.slack.api import make_client
+from bot.slack.api import make_client, make_session
 from bot.slack.app import build_app, set_auth
 from bot.slack.bot import HostsnapBot
 from bot.slack.gate import AckGate
@@ -82,8 +82,9 @@ class SlackService:
     async def start(self) -> Running:
         s = self.settings.slack
         check(s)
-        # one HTTP session for every Web API call: keep-alive to Slack
-        session = aiohttp.ClientSession()
+        # one HTTP session for every Web API call: keep-alive to Slack, each
+        # request bounded by api_timeout
+        session = make_session(s)
         client = make_client(s, session)
         gate = AckGate(self.metrics)
         bot = HostsnapBot(self.settings, self.store, client, metrics=self.metrics, gate=gate)

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -169,6 +170,8 @@ class FakeSlack:
         self.events_url: str | None = None  # the bot's /slack/events (HTTP mode)
         self.events: list[dict[str, Any]] = []  # Events API bodies sent
         self.down = False
+        self._thawed = asyncio.Event()  # cleared while frozen
+        self._thawed.set()
         self._rate_limits: dict[str, list[int]] = {}
         self._ts = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
@@ -194,6 +197,7 @@ class FakeSlack:
         return self
 
     async def close(self) -> None:
+        self._thawed.set()  # let frozen requests end
         for ws in list(self._sockets):
             await ws.close()
         if self._session:
@@ -214,6 +218,7 @@ class FakeSlack:
         self._rate_limits.clear()
         self.not_in_channels.clear()
         self.down = False
+        self._thawed.set()
 
     # -- fault injection -------------------------------------------------------------
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
@@ -224,6 +229,14 @@ class FakeSlack:
         """While down, every Web API connection is dropped without an answer."""
         self.down = down
 
+    def freeze(self, frozen: bool = True) -> None:
+        """While frozen, every Web API request is accepted and then left
+        unanswered (Slack hanging, not down), for at most 120 s."""
+        if frozen:
+            self._thawed.clear()
+        else:
+            self._thawed.set()
+
     @web.middleware
     async def _faults(self, request: web.Request, handler: Callable[..., Any]) -> Any:
         if self.down and not request.path.startswith("/link"):
@@ -232,6 +245,10 @@ class FakeSlack:
             request.transport.abort()  # the client sees the connection drop
             raise web.HTTPServiceUnavailable()
         method = request.match_info.get("method", "")
+        if not self._thawed.is_set() and not request.path.startswith("/link"):
+            self.calls.append(Call(method, {}, time.monotonic(), 0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._thawed.wait(), 120)
         queue = self._rate_limits.get(method)
         if queue:
             retry_after = queue.pop(0)

@@ -1,0 +1,46 @@
+"""Issue 16 (Slack plumbing, order under a burst), through the fake Slack:
+a frozen Slack bounded by api_timeout, a deleted progress message, rights on
+`list`, help and warm-session wording."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sqlalchemy import select
+
+from bot.slack.posts import DELIVERING, PENDING
+from bot.store.models import SlackPostRow
+from collectors import registry
+from tests.fakeslack import FakeSlack
+from tests.slack.conftest import summary_of
+from tests.slack.slowbot import SlowCollector
+
+
+async def post_rows(store) -> list[SlackPostRow]:
+    async with store.sessions() as s:
+        return list((await s.scalars(select(SlackPostRow))).all())
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+async def test_frozen_slack_calls_end_within_api_timeout_and_the_summary_is_queued(
+        bot_factory, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    monkeypatch.setitem(registry.COLLECTORS, "slow", SlowCollector)
+    monkeypatch.setenv("SLOW_SECONDS", "1.0")
+    bot = await bot_factory(collectors=["limits", "slow"], mode=mode, api_timeout=1,
+                            retry_interval=30.0)
+    await fake.command("localhost", via=mode)
+    progress = await fake.wait_for(lambda: fake.top_level(), 5, "progress message")
+    fake.freeze()  # Slack accepts connections and never answers
+    t0 = time.monotonic()
+    # before: aiohttp's 300 s default held the summary (the fake gives up at 120 s)
+    await asyncio.wait_for(bot.idle(), 8)
+    took = time.monotonic() - t0
+    (row,) = await post_rows(bot.store)
+    assert row.state in (PENDING, DELIVERING) and row.last_error, row.last_error
+    assert took < 1 + 1.0 + 1.5, took  # the capture (1 s) + one bounded call + margin
+    fake.freeze(False)
+    assert await bot.running.bot.delivery.retry_pending() == 1
+    msg, _ = await summary_of(fake)
+    assert msg.ts == progress[0].ts  # the progress message, updated
