@@ -101,7 +101,8 @@ class Route(BaseModel):
     #: its thread ceiling soon cannot accept a new SSH login)
     warm: bool = False
     collectors: list[str] | None = None  # None: [capture].collectors
-    channel: str | None = None  # None: [alerts].channel
+    # a Slack channel id (C0123ABCD); the database keeps 32 characters
+    channel: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,32}$")  # None: [alerts].channel
 
     @field_validator("alertname_re")
     @classmethod
@@ -132,7 +133,7 @@ class AlertSettings(BaseModel):
     receivers: list[Receiver] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     #: Slack channel (id) for routes that name none
-    channel: str | None = None
+    channel: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,32}$")
     #: seconds after a capture during which alerts for the same host are only recorded
     cooldown: float = Field(default=900.0, ge=0)
     #: a capture that failed (host unreachable, refused) holds its host only this

@@ -467,9 +467,13 @@ async def test_data_the_database_refuses_is_500_not_503(
         replicas, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
     """503 tells senders the database is away (retry, page someone about the
     database); a value PostgreSQL refuses is not that. Here a channel longer
-    than its column (SQLite would not check) makes every decision fail."""
+    than its column (SQLite would not check) makes every decision fail. The config
+    refuses such a channel now, so the route is built around validation."""
     long = "C" + "0" * 40
-    bot: Replica = await replicas(alert_settings(routes=[Route(name="all", channel=long)]))
+    with pytest.raises(ValueError):
+        Route(name="all", channel=long)
+    route = Route.model_construct(name="all", channel=long)
+    bot: Replica = await replicas(alert_settings(routes=[route]))
     with caplog.at_level(logging.ERROR, logger="bot.web.alerts"):
         r = await bot.send.am(am_payload(am_alert("HostThreadsNearLimit",
                                                   instance="localhost:9100")))
