@@ -26,7 +26,7 @@ from bot.render.slack import (
 )
 from bot.settings.slack import SlackSettings
 from bot.slack.api import SlackApi, SlackRejected, SlackUnavailable, Upload
-from bot.slack.live import LiveMessage
+from bot.slack.live import GONE, LiveMessage
 from bot.slack.posts import DONE, PENDING, Post, Posts
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import SnapshotView
@@ -60,7 +60,12 @@ class Delivery:
                     raise SlackUnavailable(live.error or "Slack unreachable")
                 ts = live.ts
             elif ts is not None:
-                await self.api.update(post.channel, ts, msg)
+                try:
+                    await self.api.update(post.channel, ts, msg)
+                except SlackRejected as e:
+                    if e.error != GONE:
+                        raise
+                    ts = await self.api.post(post.channel, msg, thread_ts=post.thread_ts)
             else:
                 ts = await self.api.post(post.channel, msg, thread_ts=post.thread_ts)
             if ts is not None and ts != post.ts:

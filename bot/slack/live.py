@@ -22,6 +22,9 @@ from bot.slack.api import SlackApi, SlackRejected, SlackUnavailable
 
 log = logging.getLogger(__name__)
 
+#: chat.update's answer when the message was deleted in Slack
+GONE = "message_not_found"
+
 
 class LiveMessage:
     def __init__(self, api: SlackApi, channel: str, thread_ts: str | None, interval: float,
@@ -101,7 +104,13 @@ class LiveMessage:
                     await self.on_posted(self.ts)
             else:
                 await self._wait_turn()
-                await self.api.update(self.channel, ts, msg)
+                try:
+                    await self.api.update(self.channel, ts, msg)
+                except SlackRejected as e:
+                    if e.error != GONE:
+                        raise
+                    # someone deleted the progress: the result still must be seen
+                    self.ts = await self.api.post(self.channel, msg, thread_ts=self.thread_ts)
         except SlackUnavailable as e:
             self.error = str(e)
             return False

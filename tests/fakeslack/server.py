@@ -237,6 +237,11 @@ class FakeSlack:
         else:
             self._thawed.set()
 
+    def delete(self, channel: str, ts: str) -> None:
+        """Someone deletes a message in Slack (chat.update then answers
+        message_not_found)."""
+        del self.messages[(channel, ts)]
+
     @web.middleware
     async def _faults(self, request: web.Request, handler: Callable[..., Any]) -> Any:
         if self.down and not request.path.startswith("/link"):

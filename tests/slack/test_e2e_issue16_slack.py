@@ -44,3 +44,21 @@ async def test_frozen_slack_calls_end_within_api_timeout_and_the_summary_is_queu
     assert await bot.running.bot.delivery.retry_pending() == 1
     msg, _ = await summary_of(fake)
     assert msg.ts == progress[0].ts  # the progress message, updated
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+async def test_a_deleted_progress_message_gets_the_summary_as_a_new_message(
+        bot_factory, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    monkeypatch.setitem(registry.COLLECTORS, "slow", SlowCollector)
+    monkeypatch.setenv("SLOW_SECONDS", "1.0")
+    bot = await bot_factory(collectors=["limits", "slow"], mode=mode)
+    await fake.command("localhost", via=mode)
+    (progress,) = await fake.wait_for(lambda: fake.top_level(), 5, "progress message")
+    fake.delete("C1", progress.ts)  # a user tidies the channel mid-capture
+    msg, _ = await summary_of(fake, timeout=10)  # before: dropped, never posted
+    assert msg.ts != progress.ts and msg.thread_ts is None
+    assert "Evidence saved" in msg.all_text
+    await fake.wait_for(lambda: fake.replies("C1", msg.ts), 5, "details in its thread")
+    await bot.idle()
+    (row,) = await post_rows(bot.store)
+    assert row.ts == msg.ts  # later updates (Capture again, retries) go to the new one
