@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Keep SSH sessions open to hosts at risk, for captures once they refuse logins."),
     "diff": ("bot.cli.diff",
              "Threads per pool, stacks that appeared or vanished, limits, TIME_WAIT."),
+    "reanalyze": ("bot.cli.reanalyze",
+                  "Run today's rules over stored snapshots; new findings kept beside the old."),
     "alerts": ("bot.cli.alerts", "Received alerts, newest first: host, outcome, snapshot and why."),
     "collectors": ("bot.cli.collectors",
                    "Each collector and everything it may read, run or write on a host."),

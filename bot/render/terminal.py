@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # annotations only: `hostsnap analyze` imports this module, n
     from bot.alerts.views import AlertView
     from bot.diff import SnapshotDiff
     from bot.fleet import FleetSummary
+    from bot.snapshots.reanalysis import Reanalyzed
     from bot.store.views import SnapshotSummary, SnapshotView
 
 SEV_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -114,6 +115,19 @@ def snapshots_table(items: list[SnapshotSummary]) -> Table:
                   f"{s.findings} ({s.critical} critical)" if s.findings else "0",
                   cell(s.headline[:80]))
     return t
+
+
+def reanalysis_line(r: Reanalyzed) -> Text:
+    """`hostsnap reanalyze`: id, host, rules version old → new, +appeared/−vanished,
+    the worst finding now shown."""
+    if r.skipped:
+        return assemble(cell(r.id), " ", cell(r.host), (" already at rules ", "dim"),
+                        r.new_rules, (" (--force to run again)", "dim"))
+    worst = (assemble(("  worst: ", "dim"), cell(r.worst.title[:80], SEV_STYLE[r.worst.severity]))
+             if r.worst else assemble(("  no findings", "dim")))
+    return assemble(cell(r.id), " ", cell(r.host), ("  rules ", "dim"), r.old_rules, " → ",
+                    r.new_rules, "  ", (f"+{len(r.appeared)}", "green"), "/",
+                    (f"−{len(r.vanished)}", "red"), (f"  {r.findings} findings", "dim"), worst)
 
 
 def alerts_table(rows: Sequence[AlertView]) -> Table:

@@ -293,6 +293,17 @@ class Store:
                 out.append(SnapshotSummary(**_summary_fields(r, findings)))
             return out
 
+    async def snapshot_ids(self, *, since: datetime | None = None, host: str | None = None,
+                           limit: int = 10_000) -> list[str]:
+        """Ids of the snapshots taken since then (of one host), oldest first."""
+        async with self.sessions() as s:
+            q = select(SnapshotRow.id).order_by(SnapshotRow.created_at).limit(limit)
+            if since is not None:
+                q = q.where(SnapshotRow.created_at >= since)
+            if host:
+                q = q.where(SnapshotRow.host == host)
+            return list((await s.scalars(q)).all())
+
     async def previous_snapshot(self, snapshot_id: str) -> str | None:
         """The snapshot of the same host taken before this one."""
         sid = await self.resolve_id(snapshot_id)

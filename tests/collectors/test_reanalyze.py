@@ -5,22 +5,16 @@ JVM and Go dumps."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
-from datetime import datetime
-from pathlib import Path
 
-import sqlalchemy as sa
-
-from bot.store.db import make_engine, upgrade
+from bot.store.db import head_revision
 from bot.store.service import Store
 from collectors.analysis.results import GoroutinesResult, JvmResult
 from collectors.analysis.stage import RULES_VERSION, Evidence, reanalyze
 from collectors.analysis.thresholds import Thresholds
+from tests.data.db0004 import DB_0004, FIRST, SECOND, load_into_postgresql
 
-DB_0004 = Path(__file__).resolve().parents[1] / "data" / "hostsnap-0004.db"
-FIRST, SECOND = "rvf6sybq", "g7anqxea"
 OLD_RULES = {"HTTPCLIENT_EVICTOR_LEAK", "THREAD_GROWTH", "GO_MUTEX_PILEUP", "OOM_KILL"}
 
 
@@ -74,36 +68,11 @@ async def test_a_0004_sqlite_database_migrates_and_reanalyzes(tmp_path) -> None:
         await store.close()
     with sqlite3.connect(db) as c:
         assert c.execute("SELECT version_num FROM alembic_version").fetchone() == (
-            "0005_finding_sets",)
+            head_revision(),)
 
 
 async def test_a_0004_postgresql_database_migrates_and_reanalyzes(pg_url) -> None:
-    engine = make_engine(pg_url)
-    try:
-        assert (await upgrade(engine, "0004_warm_holds"))[1] == "0004_warm_holds"
-        # the rows of the 0004 file, inserted as the old code stored them
-        src = sa.create_engine(f"sqlite:///{DB_0004}")
-        meta = sa.MetaData()
-        async with engine.begin() as conn:
-            await conn.run_sync(meta.reflect)
-            for table in ("snapshots", "collector_runs", "findings", "artifacts"):
-                with src.connect() as s:
-                    rows = [dict(r._mapping) for r in s.execute(sa.text(
-                        f"SELECT * FROM {table}"))]
-                t = meta.tables[table]
-                for r in rows:
-                    if table != "snapshots":
-                        del r["id"]  # the server's sequence numbers them, as it did  # SQLite gives JSON and timestamps as text
-                    for c in t.columns:
-                        if isinstance(c.type, sa.DateTime) and isinstance(r.get(c.name), str):
-                            r[c.name] = datetime.fromisoformat(r[c.name])
-                        if c.name in ("summary", "warnings", "parsed", "body", "meta") and \
-                                isinstance(r.get(c.name), str):
-                            r[c.name] = json.loads(r[c.name])
-                await conn.execute(t.insert(), rows)
-        src.dispose()
-    finally:
-        await engine.dispose()
+    await load_into_postgresql(pg_url)
     store = await Store.open(pg_url)  # migrates 0004 -> 0005
     try:
         await _check_migrated_and_reanalyzed(store)
