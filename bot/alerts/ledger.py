@@ -2,23 +2,21 @@
 a conditional write the database arbitrates, never a read-then-write in
 Python: a delivery is new when its row inserts (unique delivery key), a host
 is claimed when its cooldown row inserts or an expired one updates, a budget
-slot is taken when (minute, n) inserts. Same SQL on SQLite and PostgreSQL
-(INSERT ... ON CONFLICT DO NOTHING RETURNING, both have it).
+slot is taken when it inserts or one last taken over 60 s ago updates. Same
+SQL on SQLite and PostgreSQL (INSERT ... ON CONFLICT ... RETURNING, both have it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,18 +31,13 @@ RECEIVED = "received"
 PG_PARALLEL = 4
 
 
-def _now() -> datetime:
+#: the budget's window: budget_per_minute capture starts in any WINDOW_S seconds
+WINDOW_S = 60.0
+
+
+def now() -> datetime:
+    """The ledger's clock (tests set it)."""
     return datetime.now(UTC)
-
-
-def current_minute() -> int:
-    """The budget's slots are per clock minute (Unix time // 60)."""
-    return int(time.time() // 60)
-
-
-def minute_elapsed() -> float:
-    """How far into its clock minute this is (0 to 1)."""
-    return (time.time() % 60) / 60
 
 
 def _utc(dt: datetime | None) -> datetime | None:
@@ -83,12 +76,15 @@ class Coverage:
 
 @dataclass(frozen=True)
 class Claim:
-    """claimed (this alert captures), covered (`holder` captured the host
-    `left` seconds of cooldown ago), budget (this minute's captures are used up)."""
+    """claimed (this alert captures), covered (`holder` claimed the host; its
+    hold ends in `left` s; `failed`: its capture failed, so the hold is
+    retry_failed_after), budget (budget_per_minute captures started in the
+    last 60 s)."""
 
     outcome: str
     holder: int | None = None
     left: float = 0.0
+    failed: bool = False
 
 
 @dataclass
@@ -138,9 +134,9 @@ class Ledger:
             tx = await s.begin()
             try:
                 await s.execute(*self._record_stmt([probe]))
-                await s.execute(self._claim_stmt({tag: -1}, _now(), _now()))
-                await s.execute(select(func.count()).select_from(AlertBudgetRow)
-                                .where(AlertBudgetRow.minute == 0))
+                await s.execute(self._claim_stmt({tag: -1}, now(), now()))
+                await s.execute(select(AlertBudgetRow.slot).where(
+                    AlertBudgetRow.slot < 0, AlertBudgetRow.started_at > now()))
             finally:
                 await tx.rollback()
 
@@ -165,7 +161,7 @@ class Ledger:
         parameters: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
         from a compiled form it caches. `.values(rows)` compiled anew for each
         number of rows, 0.5 s of event loop for a group of 1000 alerts."""
-        t = _now()
+        t = now()
         rows = [dict(delivery_key=a.key, receiver=a.receiver, status=a.status,
                      fingerprint=a.fingerprint, alertname=a.alertname[:255],
                      severity=a.severity[:64], starts_at=_utc(a.starts_at),
@@ -213,7 +209,7 @@ class Ledger:
     # -- storms ---------------------------------------------------------------------
     async def claim(self, wants: list[tuple[str, int]], cooldown: float, per_minute: int
                     ) -> dict[str, Claim]:
-        """Claim hosts for captures, each with a slot of this minute's budget,
+        """Claim hosts for captures, each with a slot of the budget,
         in one transaction of a few statements however many hosts: {host:
         claim}. wants: (host, alert id) in order; the first alert asking for a
         host is the one that may capture it. A host claimed without a budget
@@ -222,7 +218,7 @@ class Ledger:
         first: dict[str, int] = {}
         for host, rid in wants:
             first.setdefault(host, rid)
-        t = _now()
+        t = now()
         until = t + timedelta(seconds=cooldown)
         out: dict[str, Claim] = {}
         async with self._tx() as s:
@@ -231,10 +227,13 @@ class Ledger:
             if held:
                 rows = await s.execute(
                     select(AlertCooldownRow.host, AlertCooldownRow.alert_id,
-                           AlertCooldownRow.until).where(AlertCooldownRow.host.in_(held)))
-                for h, holder, held_until in rows.all():
+                           AlertCooldownRow.until, AlertRow.outcome)
+                    .outerjoin(AlertRow, AlertRow.id == AlertCooldownRow.alert_id)
+                    .where(AlertCooldownRow.host.in_(held)))
+                for h, holder, held_until, outcome in rows.all():
                     left = ((_utc(held_until) or t) - t).total_seconds()
-                    out[h] = Claim("covered", holder, max(0.0, left))
+                    out[h] = Claim("covered", holder, max(0.0, left),
+                                   failed=outcome == "capture_failed")
             order = [h for h in first if h in claimed]
             granted = await self._budget_slots(s, [first[h] for h in order], per_minute)
             for h in order[:granted]:
@@ -248,7 +247,7 @@ class Ledger:
     async def shorten_hold(self, host: str, alert_id: int, seconds: float) -> None:
         """A failed capture: the host's cooldown held by `alert_id` ends in
         `seconds` (never later than it would have)."""
-        until = _now() + timedelta(seconds=seconds)
+        until = now() + timedelta(seconds=seconds)
         async with self._tx() as s:
             await s.execute(update(AlertCooldownRow).where(
                 AlertCooldownRow.host == host, AlertCooldownRow.alert_id == alert_id,
@@ -266,43 +265,44 @@ class Ledger:
         ).returning(AlertCooldownRow.host)
 
     async def _budget_slots(self, s: AsyncSession, rids: list[int], per_minute: int) -> int:
-        """How many of `rids` (the first ones) get a slot of this clock minute.
-        (minute, slot) is unique and slot < per_minute, so all replicas together
-        never take more in a clock minute, and fewer while the previous minute's
-        captures are still within the last 60 s; a replica losing a race for a
-        slot counts again (READ COMMITTED: each count sees what others
-        committed). Bounded."""
-        minute = current_minute()
-        # A sliding minute, not only a clock one: the previous minute's captures
-        # count for the part of it still within the last 60 s, so a storm that
-        # straddles xx:59 -> xx:00 does not get twice the budget.
-        prev = int(await s.scalar(select(func.count()).select_from(AlertBudgetRow)
-                                  .where(AlertBudgetRow.minute == minute - 1)) or 0)
-        cap = per_minute - math.ceil(prev * (1 - minute_elapsed()))
+        """How many of `rids` (the first ones) get a budget slot: one of the
+        per_minute slots not taken within the last WINDOW_S. A slot is taken
+        by a conditional upsert, so each is taken at most once per window
+        whatever the number of replicas, and the slots taken within the window
+        are exactly the captures started in it (a sliding minute, counted).
+        A replica losing a slot to another (PostgreSQL: its upsert waits for
+        the other's commit, then sees it taken) tries the next free ones.
+        Bounded: each round tries slots not tried before."""
+        t = now()
+        cutoff = t - timedelta(seconds=WINDOW_S)
         granted = 0
+        tried: set[int] = set()
         for _ in range(per_minute + 1):
-            if granted == len(rids):
+            if granted >= len(rids):
                 break
-            used = int(await s.scalar(select(func.count()).select_from(AlertBudgetRow)
-                                      .where(AlertBudgetRow.minute == minute)) or 0)
-            take = min(len(rids) - granted, cap - used)
-            if take <= 0:
+            busy = set((await s.scalars(select(AlertBudgetRow.slot).where(
+                AlertBudgetRow.slot < per_minute, AlertBudgetRow.started_at > cutoff))).all())
+            take = [n for n in range(per_minute) if n not in busy and n not in tried]
+            take = take[:len(rids) - granted]
+            if not take:
                 break
-            got = await s.execute(
-                self._insert(AlertBudgetRow)
-                .values([dict(minute=minute, slot=used + i, alert_id=rids[granted + i])
-                         for i in range(take)])
-                .on_conflict_do_nothing(index_elements=["minute", "slot"])
-                .returning(AlertBudgetRow.slot))
+            tried.update(take)
+            # alert_id is for people reading the table; lost races may shift it
+            ins = self._insert(AlertBudgetRow).values(
+                [dict(slot=n, started_at=t, alert_id=rids[granted + i])
+                 for i, n in enumerate(take)])
+            got = await s.execute(ins.on_conflict_do_update(
+                index_elements=["slot"],
+                set_={"started_at": ins.excluded.started_at, "alert_id": ins.excluded.alert_id},
+                where=AlertBudgetRow.started_at <= cutoff,
+            ).returning(AlertBudgetRow.slot))
             granted += len(got.all())
         return granted
 
     async def prune(self) -> None:
-        """Expired cooldowns and past minutes' budget slots (alerts stay)."""
+        """Expired cooldowns (alerts stay; budget slots are budget_per_minute rows)."""
         async with self._tx() as s:
-            await s.execute(delete(AlertCooldownRow).where(AlertCooldownRow.until < _now()))
-            await s.execute(delete(AlertBudgetRow).where(
-                AlertBudgetRow.minute < current_minute() - 1))
+            await s.execute(delete(AlertCooldownRow).where(AlertCooldownRow.until < now()))
 
     # -- resolution -----------------------------------------------------------------
     async def firing_for(self, alert: Alert) -> Firing | None:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 #: the newest migration this code ships. Checked against Alembic by a test; it
 #: lets every CLI start skip importing Alembic (~0.3 s) when nothing is to do.
-SCHEMA_HEAD = "0005_finding_sets"
+SCHEMA_HEAD = "0006_alert_budget_slots"
 
 
 class DatabaseError(Exception):
@@ -40,13 +40,19 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> AsyncEngine:
+#: seconds any one database use may take (connect, statement, pool checkout,
+#: a locked SQLite): a database that stalls is an error, never a hang
+DEFAULT_TIMEOUT_S = 5.0
+
+
+def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> AsyncEngine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": timeout},
+                                     pool_timeout=timeout)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -57,7 +63,12 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # asyncpg: `timeout` bounds connecting, `command_timeout` every statement
+    # (the pre-ping's too); a connection whose statement timed out is
+    # invalidated, so a frozen one is not handed out again
+    return create_async_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=timeout,
+        connect_args={"timeout": timeout, "command_timeout": timeout})
 
 
 def alembic_config() -> Config:

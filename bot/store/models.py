@@ -195,13 +195,15 @@ class AlertCooldownRow(Base):
 
 
 class AlertBudgetRow(Base):
-    """One capture slot of the global budget: (clock minute, n) is unique, so
-    the replicas together start at most budget_per_minute captures a minute."""
+    """One of the budget_per_minute capture slots and when it was last taken.
+    A capture takes a slot last taken more than 60 s ago (a conditional write),
+    so the replicas together start at most budget_per_minute captures in any
+    60 s: the slots taken within the last 60 s are exactly those starts."""
 
     __tablename__ = "alert_budget"
 
-    minute: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     alert_id: Mapped[int] = mapped_column(Integer)
 
 

@@ -188,8 +188,7 @@ async def test_generic_form_routes_and_channels(replicas, fake: FakeSlack) -> No
     assert await bot.snapshots() == 1
 
 
-async def test_budget_and_bounded_fan_out(replicas, fake: FakeSlack, monkeypatch) -> None:
-    monkeypatch.setattr("bot.alerts.ledger.current_minute", lambda: 29_916_667)  # no rollover
+async def test_budget_and_bounded_fan_out(replicas, fake: FakeSlack) -> None:
     bot: Replica = await replicas(
         alert_settings(budget_per_minute=2, concurrency=1),
         settings={"hosts": [DEAD], "ssh": SSHSettings(retries=0, connect_timeout=2)})
