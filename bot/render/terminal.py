@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # annotations only: `hostsnap analyze` imports this module, n
     from bot.alerts.views import AlertView
     from bot.diff import SnapshotDiff
     from bot.fleet import FleetSummary
-    from bot.snapshots.reanalysis import Reanalyzed
+    from bot.snapshots.views import Reanalyzed
     from bot.store.views import SnapshotSummary, SnapshotView
 
 SEV_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}

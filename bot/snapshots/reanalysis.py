@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from pydantic import BaseModel, Field
-
 from bot.snapshots.service import Viewer
+from bot.snapshots.views import Reanalyzed
 from bot.store.service import Store
 from collectors.analysis.findings import Finding, sort_findings
 from collectors.analysis.stage import RULES_VERSION, reanalyze
@@ -23,21 +22,6 @@ def _key(f: Finding) -> tuple[str, str, str]:
     # a finding is "the same" across analyses by what and where, not by its
     # title (a count in the title changes when a parser improves)
     return f.collector, f.rule, f.subject
-
-
-class Reanalyzed(BaseModel):
-    """What one snapshot's new analysis changed."""
-
-    id: str
-    host: str
-    old_rules: str  # rules version of the set shown before
-    new_rules: str
-    finding_set: int | None = None  # the new set's number; None when skipped
-    skipped: bool = False  # already analysed by today's rules
-    appeared: list[Finding] = Field(default_factory=list)
-    vanished: list[Finding] = Field(default_factory=list)
-    findings: int = 0  # in the set now shown
-    worst: Finding | None = None
 
 
 class Reanalysis:
