@@ -32,6 +32,19 @@ async def interrupt_dead_captures(store: Store, *, stale_after: timedelta) -> li
     return ids
 
 
+async def interrupt_if_orphaned(store: Store, snapshot_id: str) -> bool:
+    """A `running` snapshot whose capturing process on this machine is gone
+    (a CLI killed mid-capture; no `serve` start-up to notice it): mark that
+    owner's captures interrupted when someone looks, so no view calls a dead
+    capture "running". True when it did."""
+    async with store.sessions() as s:
+        owner = await s.scalar(select(SnapshotRow.owner).where(
+            SnapshotRow.id == snapshot_id, SnapshotRow.status == "running"))
+    if not owner or owner == OWNER or not _local_pid_gone(owner):
+        return False
+    return snapshot_id in await store.mark_interrupted(owner=owner)
+
+
 def _local_pid_gone(owner: str) -> bool:
     host, _, pid = owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():

@@ -63,7 +63,7 @@ class CaptureService:
         classes = registry.resolve(names or self.settings.capture.collectors)
         expected = [c.name for c in classes]
         sid = await self.store.create_snapshot(
-            host.name, group=host.group, trigger=trigger, requested_by=actor)
+            host.name, group=host.group, trigger=trigger, requested_by=actor, expected=expected)
         await self.store.audit(actor or "cli", "capture", host.name, snapshot_id=sid,
                                trigger=trigger, collectors=expected)
 

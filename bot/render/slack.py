@@ -26,6 +26,8 @@ from typing import Any
 from bot.diff import SnapshotDiff
 from bot.redact import redact
 from bot.render.text import safe_text
+from bot.render.verdict import SAFE as SAVED
+from bot.render.verdict import verdict
 from bot.store.views import SnapshotSummary, SnapshotView
 from collectors.analysis.findings import (
     Block,
@@ -63,7 +65,6 @@ STATUS_EMOJI = {
     "failed": ":x:", "timeout": ":alarm_clock:", "skipped": ":heavy_minus_sign:",
     "interrupted": ":octagonal_sign:",
 }
-SAVED = "Evidence saved — safe to restart."
 
 
 @dataclass
@@ -246,8 +247,8 @@ def summary_message(v: SnapshotView, *, requested_by: str = "") -> Message:
     """The channel message once a capture ended (complete, partial, failed or
     interrupted): the worst findings with their numbers and the buttons."""
     findings = v.finding_list
-    saved = v.status in ("complete", "partial") or (
-        v.status == "interrupted" and bool(v.collectors))
+    vd = verdict(v)  # the same verdict as the terminal and web (bot/render/verdict.py)
+    saved = vd.safe
     emoji = STATUS_EMOJI.get(v.status, ":grey_question:")
     head = f"{emoji} *{esc(v.host)}* — snapshot `{v.id}` · {esc(v.status)}{_dur(v)}"
     blocks: list[dict[str, Any]] = [section(head)]
@@ -270,19 +271,21 @@ def summary_message(v: SnapshotView, *, requested_by: str = "") -> Message:
     if not findings and v.status in ("complete", "partial"):
         blocks.append(section(":large_green_circle: No findings: no ceiling near, "
                               "no OOM kill, no TIME_WAIT pile-up."))
-    if v.missing:
+    if vd.missing:
         blocks.append(context(":warning: missing: " + "; ".join(
-            f"{esc(c.name)} {esc(c.status)}" + (f" ({esc(redact(c.error))})" if c.error else "")
-            for c in v.missing)))
+            f"{esc(m.collector)} — {esc(redact(m.why))}" for m in vd.missing)))
     if saved:
         blocks.append(section(f":floppy_disk: *{SAVED}*"))
+    elif v.status != "failed":  # failed says "Nothing was saved" above
+        blocks.append(section(f":warning: *{esc(vd.headline)}*" + "".join(
+            f"\n• {esc(a)}" for a in vd.advice("slack"))))
     blocks.append(snapshot_buttons(v))
     who = f"requested by <@{requested_by}> · " if requested_by else ""
     blocks.append(context(f"{who}{_when(v.created_at)} · `/snapshot show {v.id}`"))
 
     top = f" — {findings[0].rule}: {redact(findings[0].title)}" if findings else ""
     text = (f"{v.host}: snapshot {v.id} {v.status}, {len(findings)} findings{top}."
-            + (f" {SAVED}" if saved else ""))
+            + f" {vd.headline}")
     return Message(cut(text, MAX_FALLBACK), blocks[:MAX_BLOCKS])
 
 

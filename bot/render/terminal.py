@@ -12,6 +12,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from bot.render.text import assemble, cell, text
+from bot.render.verdict import verdict
 from collectors.analysis.findings import (
     Block,
     CodeBlock,
@@ -96,15 +97,19 @@ def print_snapshot(console: Console, v: SnapshotView, *, evidence: bool = True) 
     console.print(assemble(
         cell(v.host, "bold"), "  snapshot ", cell(v.id, "bold"), "  ", _status(v.status),
         f"{dur}  {v.created_at:%Y-%m-%d %H:%M:%S %Z}"))
-    for c in v.missing:
-        console.print(assemble("  ", ("missing", "yellow"), " ", c.name, ": ", c.status, " — ",
-                               c.error or ""))
+    vd = verdict(v)
+    for m in vd.missing:
+        console.print(assemble("  ", ("missing", "yellow"), " ", m.collector, " — ", m.why))
     if v.error:
         console.print(assemble("  ", cell(v.error, "red")))
     print_findings(console, v.finding_list, evidence=evidence)
-    if v.status in ("complete", "partial"):
-        console.print(assemble(("Evidence saved — safe to restart. `hostsnap show ", "dim"),
+    if vd.safe:
+        console.print(assemble((f"{vd.headline} `hostsnap show ", "dim"),
                                cell(v.id, "dim"), ("` for details.", "dim")))
+    else:
+        console.print(cell(vd.headline, "bold red" if not vd.running else "cyan"))
+        for a in vd.advice("cli"):
+            console.print(assemble("  → ", a))
 
 
 def snapshots_table(items: list[SnapshotSummary]) -> Table:

@@ -9,6 +9,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bot.capture.recovery import interrupt_if_orphaned
 from bot.diff import SnapshotDiff, diff_snapshots
 from bot.redact import redact_bytes
 from bot.store.service import SnapshotNotFound, Store
@@ -59,7 +60,10 @@ class SnapshotService:
 
     async def find(self, snapshot_id: str) -> SnapshotView:
         """The snapshot, not yet shown to anyone (to check who may see it)."""
-        return await self.store.get_snapshot(snapshot_id)
+        view = await self.store.get_snapshot(snapshot_id)
+        if view.status == "running" and await interrupt_if_orphaned(self.store, view.id):
+            view = await self.store.get_snapshot(view.id)
+        return view
 
     async def show(self, viewer: Viewer, snapshot: str | SnapshotView) -> SnapshotView:
         view = snapshot if isinstance(snapshot, SnapshotView) else await self.find(snapshot)

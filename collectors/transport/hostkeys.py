@@ -23,15 +23,12 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import asyncssh
 from asyncssh.public_key import get_default_certificate_algs, get_default_public_key_algs
 
 from collectors.transport.base import TransportError
-
-if TYPE_CHECKING:
-    from collectors.transport.ssh import SSHTarget
+from collectors.transport.target import SSHTarget
 
 MARKERS = ("cert-authority", "revoked")
 # a known_hosts file larger than this is not one (and would be parsed per connect)

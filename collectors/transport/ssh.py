@@ -8,7 +8,6 @@ import asyncio
 import os
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
@@ -38,6 +37,7 @@ from collectors.transport.rawsftp import (
     SFTPClosed,
     SFTPStatus,
 )
+from collectors.transport.target import SSHTarget
 
 # files open at once on the server: enough to fill the pipe, well under
 # sftp-server's descriptor limit on a host with 30 000 processes
@@ -47,26 +47,6 @@ FAST_CIPHERS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 
 class AuthError(TransportError):
     pass
-
-
-@dataclass
-class SSHTarget:
-    name: str
-    address: str
-    port: int = 22
-    user: str | None = None
-    key_files: list[str] = field(default_factory=list)
-    passphrase: str | None = None
-    use_agent: bool = True
-    #: the file every host key is checked against; empty is refused at connect
-    known_hosts: str = ""
-    trust_on_first_use: bool = False
-    jump: SSHTarget | None = None
-    connect_timeout: float = 5.0
-    keepalive_interval: float = 10.0
-    keepalive_count_max: int = 3
-    #: connection attempts (only connecting is retried; capture steps never are)
-    retries: int = 2
 
 
 class _HostKeyClient(asyncssh.SSHClient):

@@ -174,7 +174,10 @@ async def test_killed_mid_capture_next_start_says_interrupted(
     assert time.monotonic() - t0 < 5
     assert "capture interrupted (hostsnap restarted); evidence saved before that is kept" \
         in msg.all_text
-    assert "Evidence saved — safe to restart." in msg.all_text
+    # `slow` never reported: named as missing, and no "safe to restart" (issue 16)
+    assert "missing: slow — never reported: the capture was interrupted" in msg.all_text
+    assert "safe to restart" not in msg.all_text
+    assert "capture again: `/snapshot localhost`" in msg.all_text
     assert (await store.get_snapshot(row.snapshot_id)).status == "interrupted"
 
 

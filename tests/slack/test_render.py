@@ -50,8 +50,10 @@ def test_summary_shows_findings_id_saved_and_buttons() -> None:
     t = text_of(msg)
     assert "*web-03* — snapshot `k7m2qx9d` · partial in 0.41s" in t
     assert "*THREAD_CEILING* cgroup /app1: 4 090 of pids.max 4 096" in t
-    assert "Evidence saved — safe to restart." in t
-    assert "missing: network timeout (timed out after 10s)" in t
+    # network timed out: the evidence is not all there (issue 16: no "safe to restart")
+    assert "safe to restart" not in t
+    assert "Evidence incomplete — hold the restart if you can" in t
+    assert "missing: network — timeout: timed out after 10s" in t
     assert "requested by <@U1>" in t
     buttons = [b for blk in msg.blocks if blk["type"] == "actions" for b in blk["elements"]]
     assert [(b["text"]["text"], b["action_id"], b["value"]) for b in buttons] == [
@@ -75,7 +77,16 @@ def test_interrupted_says_so_and_keeps_what_was_saved() -> None:
                                  error="capture interrupted (hostsnap restarted)"))
     t = text_of(msg)
     assert "was interrupted (capture interrupted (hostsnap restarted))" in t
-    assert "Evidence saved" in t  # limits finished before the restart
+    # limits finished before the restart, network did not: not safe (issue 16)
+    assert "safe to restart" not in t
+    assert "missing: network — timeout: timed out after 10s" in t
+
+
+def test_complete_says_safe_to_restart() -> None:
+    t = text_of(r.summary_message(view(collectors=[
+        CollectorView(name="limits", status="ok"), CollectorView(name="jvm", status="skipped",
+                                                                 error="no JVM")])))
+    assert "Evidence saved — safe to restart." in t and "missing" not in t
 
 
 def test_top_findings_only_in_channel_rest_in_thread() -> None:
