@@ -84,13 +84,16 @@ class Store:
     # -- writing -----------------------------------------------------------
     async def create_snapshot(
         self, host: str, *, group: str = "", trigger: str = "cli", requested_by: str = "",
-        snapshot_id: str | None = None,
+        snapshot_id: str | None = None, expected: list[str] | None = None,
     ) -> str:
+        """`expected`: the collectors this capture runs, kept so a verdict can
+        name the ones that never reported (a crash leaves them no row)."""
         sid = snapshot_id or new_id()
+        summary = {"expected": list(expected)} if expected else {}
         async with self.sessions.begin() as s:
             s.add(SnapshotRow(
                 id=sid, host=host, host_group=group, status="running", trigger=trigger,
-                requested_by=requested_by, created_at=now(), summary={}, owner=OWNER,
+                requested_by=requested_by, created_at=now(), summary=summary, owner=OWNER,
             ))
         return sid
 
