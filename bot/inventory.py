@@ -11,12 +11,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import HostEntry, Settings
 from collectors.base import HostInfo
-from collectors.transport.hostkeys import expand_path
-from collectors.transport.ssh import SSHTarget
+
+if TYPE_CHECKING:  # asyncssh (~0.1 s) is imported only once a host is reached over SSH
+    from collectors.transport.ssh import SSHTarget
 
 LOCALHOST = "localhost"
 # what a host name or pattern may contain; anything else is refused before lookup
@@ -112,11 +113,16 @@ class Inventory:
     @staticmethod
     def _suggest(word: str, names: list[str], prefix: str = "") -> str:
         close = difflib.get_close_matches(word, names, n=3, cutoff=0.5)
+        # closest first; equally close ones by name (difflib puts ties in reverse)
+        close.sort(key=lambda c: (-difflib.SequenceMatcher(None, word, c).ratio(), c))
         if not close:
             return " (not in the inventory)"
         return " — did you mean " + ", ".join(prefix + c for c in close) + "?"
 
     def ssh_target(self, host: InventoryHost, _depth: int = 0) -> SSHTarget:
+        from collectors.transport.hostkeys import expand_path
+        from collectors.transport.ssh import SSHTarget
+
         assert host.entry is not None
         e, s = host.entry, self.settings.ssh
         if _depth > 3:

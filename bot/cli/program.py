@@ -4,6 +4,7 @@ table and imports no store, SSH, Slack or aiohttp."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import Any
@@ -40,6 +41,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def load(name: str) -> _click.Command:
     """The real command: its module imported now."""
     mod = importlib.import_module(COMMANDS[name][0])
+    if not gc.isenabled():  # the console script imports with the GC off (bot/entry.py):
+        gc.freeze()  # what imports built lives as long as the process; collections skip it
+        gc.enable()
     sub = getattr(mod, "app", None)
     if sub is None:
         sub = typer.Typer()

@@ -5,25 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.live import Live
 from rich.table import Table
 
 from bot.app import App
 from bot.capture.progress import CaptureOutcome, ProgressEvent
-from bot.capture.service import CaptureService
 from bot.cli.common import ConfigOpt, Fail, JsonOpt, actor, err, error, out, run, with_store
 from bot.config import Settings
-from bot.fleet import summarize
-from bot.inventory import InventoryHost
 from bot.render.terminal import STATUS_STYLE, print_fleet, print_snapshot
 from bot.render.text import cell, json_dumps
-from bot.snapshots.service import SnapshotService
 from bot.store.service import Store
 from bot.watch import daemon as watchd
 from collectors import registry
+
+if TYPE_CHECKING:  # the rest is imported where used: a one-host capture needs none of it
+    from bot.capture.service import CaptureService
+    from bot.inventory import InventoryHost
 
 app = typer.Typer()
 
@@ -81,6 +80,8 @@ def snapshot(
         kw: dict[str, Any] = dict(collectors=names, on_progress=view, concurrency=concurrency,
                                   deadline_s=deadline, actor=actor())
         if live:
+            from rich.live import Live
+
             with Live(view, console=err, refresh_per_second=12, transient=True):
                 outcomes = await _capture(svc, store, targets, kw)
         else:
@@ -116,6 +117,8 @@ async def _capture(svc: CaptureService, store: Store, targets: list[InventoryHos
             on_event=on_event)
         if doc is None or "error" in doc:
             return via_watch
+        from bot.snapshots.service import SnapshotService
+
         for o in doc["outcomes"]:
             view = await SnapshotService(store).find(o["snapshot_id"]) \
                 if o["snapshot_id"] else None
@@ -136,7 +139,11 @@ async def _capture(svc: CaptureService, store: Store, targets: list[InventoryHos
 
 def _report(outcomes: list[CaptureOutcome], as_json: bool, brief: bool) -> None:
     views = [o.snapshot for o in outcomes if o.snapshot]
-    fleet = summarize(views) if len(outcomes) > 1 else None
+    fleet = None
+    if len(outcomes) > 1:
+        from bot.fleet import summarize
+
+        fleet = summarize(views)
     if as_json:
         doc: dict[str, Any] = {
             "snapshots": [v.model_dump(mode="json") for v in views],

@@ -12,13 +12,15 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.inventory import Inventory, InventoryHost
 from collectors.jvm import arm_attach
 from collectors.transport.base import HostSession, TransportError
 from collectors.transport.local import LocalSession
-from collectors.transport.ssh import SSHSession
+
+if TYPE_CHECKING:  # asyncssh (~0.1 s) is imported only once a host is reached over SSH
+    from collectors.transport.ssh import SSHSession
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ class SessionPool:
     async def open(self, host: InventoryHost) -> HostSession:
         if host.is_local:
             return LocalSession(host.name)
+        from collectors.transport.ssh import SSHSession
+
         return await SSHSession.connect(self.inventory.ssh_target(host))
 
     @contextlib.asynccontextmanager
@@ -84,6 +88,8 @@ class SessionPool:
         return ws
 
     async def _keep(self, ws: WarmState) -> None:
+        from collectors.transport.ssh import SSHSession
+
         backoff = 0.5
         cap = self.inventory.settings.watch.reconnect_max_backoff
         while True:
