@@ -196,11 +196,11 @@ class Store:
     ) -> None:
         async with self.sessions.begin() as s:
             row = await s.get(SnapshotRow, snapshot_id, options=[selectinload(
-                SnapshotRow.collectors)])
+                SnapshotRow.collectors), selectinload(SnapshotRow.findings)])
             if row is None:
                 raise SnapshotNotFound(snapshot_id)
             if findings:
-                self._add_findings(s, snapshot_id, findings)
+                self._add_findings(s, snapshot_id, _amend(row.findings, findings))
             if status is None:
                 bad = [c for c in row.collectors if c.status not in ("ok", "skipped")]
                 if not row.collectors:
@@ -353,6 +353,22 @@ class Store:
     async def count_snapshots(self) -> int:
         async with self.sessions() as s:
             return int(await s.scalar(select(func.count()).select_from(SnapshotRow)) or 0)
+
+
+def _amend(rows: list[FindingRow], findings: list[Finding]) -> list[Finding]:
+    """Cross-collector findings that restate a stored one (same rule and
+    subject: THREAD_CEILING with "memory is free") replace it in place, so the
+    snapshot shows one finding with both facts; the others are returned."""
+    stored = {(r.rule, r.subject): r for r in rows if r.finding_set == 1}
+    new: list[Finding] = []
+    for f in findings:
+        r = stored.get((f.rule, f.subject))
+        if r is None:
+            new.append(f)
+            continue
+        r.severity, r.title, r.collector = str(f.severity), f.title, f.collector
+        r.body = f.model_dump(mode="json")
+    return new
 
 
 def _summary_fields(row: SnapshotRow, findings: list[Finding]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Host rules: THREAD_CEILING, MEMORY_FREE_THREADS_EXHAUSTED,
-TIME_WAIT_EXHAUSTION, OOM_KILL. Pure functions of the parsed summaries."""
+"""Host rules: THREAD_CEILING (with the memory-is-free fact when it applies:
+MEMORY_FREE_THREADS_EXHAUSTED is merged into it), TIME_WAIT_EXHAUSTION,
+OOM_KILL. Pure functions of the parsed summaries."""
 
 from __future__ import annotations
 
@@ -208,7 +209,10 @@ def network_findings(n: NetworkSummary, t: HostThresholds) -> list[Finding]:
 def cross_findings(
     limits: LimitsSummary | None, memory: MemorySummary | None, t: HostThresholds
 ) -> list[Finding]:
-    """Rules that need more than one collector."""
+    """Rules that need more than one collector. Memory free while a thread
+    ceiling is hit is not a second finding (it was MEMORY_FREE_THREADS_EXHAUSTED,
+    now merged): it is a fact about that THREAD_CEILING, returned as the
+    amended finding (same rule and subject) that replaces the limits one."""
     if limits is None or memory is None or not memory.mem_total_kb:
         return []
     ceilings = [f for f in limits_findings(limits, t) if f.severity is Severity.CRITICAL]
@@ -216,18 +220,27 @@ def cross_findings(
     if not ceilings or free < t.memory_free_fraction:
         return []
     worst = ceilings[0]
-    return [Finding(
-        rule="MEMORY_FREE_THREADS_EXHAUSTED", severity=Severity.CRITICAL,
-        subject=worst.subject,
-        title=f"memory is free ({_bytes(memory.mem_available_kb * 1024)} of "
-              f"{_bytes(memory.mem_total_kb * 1024)} available), the thread ceiling is not: "
-              f"{worst.title}",
-        hint="`Cannot allocate memory` / `unable to create native thread` here means "
-             "threads, not RAM: adding memory or restarting the victim will not help; "
-             "stop the thread leak",
-        data={"mem_available_kb": memory.mem_available_kb,
-              "mem_total_kb": memory.mem_total_kb, **worst.data},
-    )]
+    fact = (f"memory is free: {_bytes(memory.mem_available_kb * 1024)} of "
+            f"{_bytes(memory.mem_total_kb * 1024)} available — the thread ceiling is not")
+    return [worst.model_copy(update=dict(
+        title=f"{worst.title} — {fact}",
+        hint=(f"{worst.hint}. " if worst.hint else "")
+        + "`Cannot allocate memory` / `unable to create native thread` here means threads, "
+          "not RAM: adding memory or restarting the victim will not help; stop the thread "
+          "leak",
+        evidence=[*worst.evidence, TextBlock(text=fact)],
+        data={**worst.data, "mem_available_kb": memory.mem_available_kb,
+              "mem_total_kb": memory.mem_total_kb,
+              "merged": "MEMORY_FREE_THREADS_EXHAUSTED"},
+    ))]
+
+
+def merge_amended(findings: list[Finding], amended: list[Finding]) -> list[Finding]:
+    """`findings` with each one that an amended finding restates (same rule
+    and subject) replaced by it; amended findings with no match are added."""
+    key = {(f.rule, f.subject): f for f in amended}
+    out = [key.pop((f.rule, f.subject), f) for f in findings]
+    return out + list(key.values())
 
 
 def _bytes(n: int | None) -> str:

@@ -22,6 +22,7 @@ from collectors.analysis.hostrules import (
     cross_findings,
     limits_findings,
     memory_findings,
+    merge_amended,
     network_findings,
 )
 from collectors.analysis.results import GoroutinesResult, JvmResult
@@ -29,7 +30,7 @@ from collectors.analysis.thresholds import Thresholds
 
 #: bumped whenever a rule or parser changes what findings a snapshot yields;
 #: recorded on every finding set ("0": sets stored before finding sets existed)
-RULES_VERSION = "1"
+RULES_VERSION = "2"  # 2: MEMORY_FREE_THREADS_EXHAUSTED merged into THREAD_CEILING
 
 #: the typed result of each collector, as stored
 RESULT_MODELS: dict[str, type[BaseModel]] = {
@@ -177,12 +178,14 @@ def analyze_collector(collector: str, result: Mapping[str, Any] | BaseModel | No
 
 
 def cross(results: Mapping[str, BaseModel | None], thresholds: Thresholds) -> list[Finding]:
-    """Rules over several collectors (THREAD_CEILING, MEMORY_FREE_THREADS_EXHAUSTED...)."""
+    """Rules over several collectors: today the THREAD_CEILING amended with
+    "memory is free" (it replaces the limits finding of the same subject:
+    `merge_amended`)."""
     limits, memory = results.get("limits"), results.get("memory")
     out = cross_findings(limits if isinstance(limits, LimitsSummary) else None,
                          memory if isinstance(memory, MemorySummary) else None, thresholds.host)
     for f in out:
-        f.collector = "snapshot"
+        f.collector = "limits" if f.rule == "THREAD_CEILING" else "snapshot"
     return out
 
 
@@ -193,7 +196,7 @@ def analyze(evidence: Evidence, thresholds: Thresholds | None = None) -> list[Fi
     for name, result in evidence.results.items():
         findings += analyze_collector(name, result, evidence.artifacts.get(name, []),
                                       t).findings
-    return findings + cross(evidence.results, t)
+    return merge_amended(findings, cross(evidence.results, t))
 
 
 def reanalyze(evidence: Evidence, thresholds: Thresholds | None = None) -> list[Finding]:

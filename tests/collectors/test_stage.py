@@ -42,7 +42,10 @@ def test_host_rules_and_the_cross_rule_run_on_typed_results() -> None:
     found = analyze(Evidence(results={"limits": limits, "memory": memory}), Thresholds())
     by_rule = {f.rule: f for f in found}
     assert by_rule["THREAD_CEILING"].collector == "limits"
-    assert by_rule["MEMORY_FREE_THREADS_EXHAUSTED"].collector == "snapshot"
+    # issue 16: one red line, not two: the memory fact is part of THREAD_CEILING
+    assert [f.rule for f in found].count("THREAD_CEILING") == 1
+    assert "MEMORY_FREE_THREADS_EXHAUSTED" not in by_rule
+    assert "memory is free: " in by_rule["THREAD_CEILING"].title
     # the same from stored JSON (what `reanalyze` reads)
     stored = Evidence(results={"limits": typed("limits", limits.model_dump(mode="json")),
                                "memory": typed("memory", memory.model_dump(mode="json"))})

@@ -39,8 +39,10 @@ async def test_snapshot_of_an_ssh_host_near_its_thread_ceiling(host, bot_factory
     t = msg.all_text
     assert f"*{host.name}* — snapshot `{sid}` · complete" in t
     # the incident-000 picture, with its numbers, in the channel
-    assert "*MEMORY_FREE_THREADS_EXHAUSTED* memory is free" in t
+    # one red line with both facts (issue 16: MEMORY_FREE_THREADS_EXHAUSTED merged)
+    assert "MEMORY_FREE_THREADS_EXHAUSTED" not in t
     assert "*THREAD_CEILING* cgroup " in t and " of pids.max " in t
+    assert " — memory is free: " in t and "the thread ceiling is not" in t
     assert "top: partner-bridge pid " in t and "(appuser) 1 500 threads" in t
     assert "Evidence saved — safe to restart." in t
     detail = "\n".join(m.all_text for m in fake.replies("CINC", msg.ts))
@@ -122,6 +124,9 @@ async def test_watch_from_slack_then_capture_when_logins_fail(host, bot_factory,
         assert f"*{host.name}* — snapshot `{sid}` · complete" in msg.all_text
         assert f"top: partner-bridge pid {hog.host_pid}" in msg.all_text
         assert "Evidence saved — safe to restart." in msg.all_text
+        # said in Slack as the CLI says it (issue 16): progress, then summary
+        assert any("connected (warm session)" in str(h["blocks"]) for h in msg.history)
+        assert "captured through a warm session" in msg.all_text
     finally:
         hog.stop()
 

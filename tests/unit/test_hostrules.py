@@ -13,6 +13,7 @@ from collectors.analysis.hostrules import (
     cross_findings,
     limits_findings,
     memory_findings,
+    merge_amended,
     network_findings,
 )
 from collectors.analysis.thresholds import HostThresholds
@@ -53,11 +54,21 @@ def test_cgroup_and_user_ceilings():
     assert fs["user app"].title.startswith("user app: 4 000 threads of Max processes")
 
 
-def test_memory_free_threads_exhausted_needs_both():
+def test_memory_free_is_a_fact_of_the_thread_ceiling_not_a_second_finding():
+    """Issue 16: MEMORY_FREE_THREADS_EXHAUSTED restated the THREAD_CEILING as a
+    second red line; it is now merged: the same THREAD_CEILING (rule, subject)
+    with the memory fact in its title and evidence, replacing the limits one."""
     mem = MemorySummary(mem_total_kb=16 * 1024 * 1024, mem_available_kb=10 * 1024 * 1024)
+    (ceiling,) = limits_findings(incident_000(), T)
     (f,) = cross_findings(incident_000(), mem, T)
-    assert f.rule == "MEMORY_FREE_THREADS_EXHAUSTED"
-    assert "10.0 GiB of 16.0 GiB available" in f.title
+    assert (f.rule, f.subject) == ("THREAD_CEILING", ceiling.subject)
+    assert f.title == (f"{ceiling.title} — memory is free: 10.0 GiB of 16.0 GiB available "
+                       "— the thread ceiling is not")
+    assert any("10.0 GiB of 16.0 GiB available" in getattr(b, "text", "")
+               for b in f.evidence)
+    assert f.data["merged"] == "MEMORY_FREE_THREADS_EXHAUSTED"
+    (merged,) = merge_amended(limits_findings(incident_000(), T), [f])
+    assert merged is f
     mem.mem_available_kb = 100
     assert cross_findings(incident_000(), mem, T) == []
 
