@@ -25,6 +25,7 @@ from typing import Any
 
 from bot.diff import SnapshotDiff
 from bot.redact import redact
+from bot.render.keyfacts import key_facts
 from bot.render.text import safe_text
 from bot.render.verdict import SAFE as SAVED
 from bot.render.verdict import verdict
@@ -260,6 +261,9 @@ def summary_message(v: SnapshotView, *, requested_by: str = "") -> Message:
         blocks.append(section(
             f":x: Could not capture *{esc(v.host)}*: {esc(redact(v.error or 'unknown error'))}"
             "\nNothing was saved — check access with `hostsnap hosts`, then capture again."))
+    facts = key_facts(v)  # always the first numbers, with or without a finding
+    if facts:
+        blocks.append(context(" · ".join(esc(f) for f in facts)))
     for f in findings[:TOP_FINDINGS]:
         line = finding_line(f)
         if f.hint:

@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Column, Table
 from rich.text import Text
 
+from bot.render.keyfacts import key_facts
 from bot.render.text import assemble, cell, text
 from bot.render.verdict import verdict
 from collectors.analysis.findings import (
@@ -102,6 +103,9 @@ def print_snapshot(console: Console, v: SnapshotView, *, evidence: bool = True) 
         console.print(assemble("  ", ("missing", "yellow"), " ", m.collector, " — ", m.why))
     if v.error:
         console.print(assemble("  ", cell(v.error, "red")))
+    facts = key_facts(v)
+    if facts:
+        console.print(assemble("  ", " · ".join(facts)))
     print_findings(console, v.finding_list, evidence=evidence)
     if vd.safe:
         console.print(assemble((f"{vd.headline} `hostsnap show ", "dim"),
