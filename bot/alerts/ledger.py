@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.alerts.batch import Batcher
 from bot.alerts.payloads import Alert
@@ -27,6 +28,12 @@ from bot.store.models import AlertBudgetRow, AlertCooldownRow, AlertRow, SlackPo
 from bot.store.service import Store
 
 RECEIVED = "received"
+#: a repeat of a firing alert with one of these outcomes is decided again:
+#: nothing was captured for it (budget, its capture failed, or the capture
+#: covering it failed)
+REOPENABLE = ("budget", "capture_failed", "covered")
+#: outcomes that may still change: a repeat's "duplicate" is not final
+UNSETTLED = (RECEIVED, "capturing", *REOPENABLE)
 #: alert transactions at once per process on PostgreSQL (below the engine's pool_size)
 PG_PARALLEL = 4
 
@@ -87,6 +94,22 @@ class Claim:
     failed: bool = False
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A row a delivery made this process the decider of."""
+
+    id: int
+    #: (outcome, detail) before a repeat reopened it; None: a new row
+    was: tuple[str, str] | None = None
+
+
+@dataclass
+class Recording:
+    new: dict[str, Recorded]
+    #: keys of repeats whose row may still change (not reopened this time)
+    unsettled: set[str]
+
+
 @dataclass
 class Result:
     """What became of one new alert row (written in one batch)."""
@@ -142,19 +165,68 @@ class Ledger:
 
     # -- deliveries -----------------------------------------------------------------
     async def record(self, alerts: list[Alert]) -> dict[str, int]:
-        """Insert the alerts not seen before; returns {delivery key: row id}
-        of those. A key already there (or inserted by another replica a moment
-        ago) is simply absent: a duplicate."""
-        if not alerts:
-            return {}
-        keys = {a.key for a in alerts}
-        inserted = await self._record_batch(alerts)
-        return {k: i for k, i in inserted.items() if k in keys}
+        """{delivery key: row id} of the alerts `intake` makes the caller's."""
+        return {k: r.id for k, r in (await self.intake(alerts)).new.items()}
 
-    async def _record_now(self, alerts: list[Alert]) -> dict[str, int]:
+    async def intake(self, alerts: list[Alert]) -> Recording:
+        """Insert the alerts not seen before, and reopen repeats of firing
+        alerts nothing was captured for: those are this caller's to decide.
+        A key already there (or inserted, or reopened, by another replica a
+        moment ago) is absent: a duplicate."""
+        if not alerts:
+            return Recording({}, set())
+        keys = {a.key for a in alerts}
+        got = await self._record_batch(alerts)
+        return Recording({k: r for k, r in got.new.items() if k in keys},
+                         got.unsettled & keys)
+
+    async def _record_now(self, alerts: list[Alert]) -> Recording:
         unique = list({a.key: a for a in alerts}.values())
         async with self._tx() as s:
-            return {k: i for k, i in (await s.execute(*self._record_stmt(unique))).all()}
+            new = {k: Recorded(i)
+                   for k, i in (await s.execute(*self._record_stmt(unique))).all()}
+            again = [a.key for a in unique if a.key not in new and a.status == "firing"]
+            unsettled: set[str] = set()
+            if again:
+                reopened, unsettled = await self._reopen(s, again)
+                new.update(reopened)
+            return Recording(new, unsettled)
+
+    async def _reopen(self, s: AsyncSession, keys: list[str]
+                      ) -> tuple[dict[str, Recorded], set[str]]:
+        """Repeats of firing alerts nothing was captured for (REOPENABLE),
+        unless their host is held by a failed capture (retry_failed_after not
+        over): set back to `received`, with a conditional UPDATE, so one
+        delivery on one replica reopens it. Returns those, and the keys of the
+        others whose outcome may still change."""
+        coverer = aliased(AlertRow)
+        rows = (await s.execute(
+            select(AlertRow.delivery_key, AlertRow.id, AlertRow.outcome, AlertRow.detail,
+                   AlertRow.host, coverer.outcome)
+            .outerjoin(coverer, coverer.id == AlertRow.covered_by)
+            .where(AlertRow.delivery_key.in_(keys)))).all()
+        want = {r[1]: r for r in rows if r[2] in ("budget", "capture_failed")
+                or (r[2] == "covered" and r[5] == "capture_failed")}
+        hosts = {r[4] for r in want.values()}
+        if hosts:
+            t = now()
+            failed = aliased(AlertRow)
+            held = set((await s.scalars(
+                select(AlertCooldownRow.host)
+                .join(failed, failed.id == AlertCooldownRow.alert_id)
+                .where(AlertCooldownRow.host.in_(hosts), AlertCooldownRow.until > t,
+                       failed.outcome == "capture_failed"))).all())
+            want = {i: r for i, r in want.items() if r[4] not in held}
+        reopened: dict[str, Recorded] = {}
+        if want:
+            got = set((await s.scalars(
+                update(AlertRow)
+                .where(AlertRow.id.in_(sorted(want)), AlertRow.outcome.in_(REOPENABLE))
+                .values(outcome=RECEIVED, covered_by=None, snapshot_id=None)
+                .returning(AlertRow.id))).all())
+            reopened = {want[i][0]: Recorded(i, (want[i][2], want[i][3])) for i in got}
+        unsettled = {r[0] for r in rows if r[2] in UNSETTLED and r[0] not in reopened}
+        return reopened, unsettled
 
     def _record_stmt(self, alerts: list[Alert]) -> tuple[Any, list[dict[str, Any]]]:
         """One statement whatever the number of rows, executed with a list of
@@ -188,13 +260,20 @@ class Ledger:
         async with self._tx() as s:
             await s.execute(update(AlertRow), params)
 
-    async def forget(self, ids: list[int]) -> None:
+    async def forget(self, rows: list[Recorded]) -> None:
         """Rows recorded but never decided (the decision failed): gone, so a
-        redelivery is new again."""
-        if ids:
+        redelivery is new again; reopened ones get their outcome back (and
+        a redelivery reopens them again)."""
+        if rows:
             async with self._tx() as s:
-                await s.execute(delete(AlertRow).where(AlertRow.id.in_(ids),
-                                                       AlertRow.outcome == RECEIVED))
+                await s.execute(delete(AlertRow).where(
+                    AlertRow.id.in_([r.id for r in rows if r.was is None]),
+                    AlertRow.outcome == RECEIVED))
+                for r in rows:
+                    if r.was is not None:
+                        await s.execute(update(AlertRow).where(
+                            AlertRow.id == r.id, AlertRow.outcome == RECEIVED)
+                            .values(outcome=r.was[0], detail=r.was[1]))
 
     async def set_snapshot(self, alert_id: int, snapshot_id: str) -> None:
         async with self._tx() as s:
@@ -358,7 +437,12 @@ class Ledger:
         """Newest first: what came in and what became of it (`hostsnap alerts`)."""
         q = select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)
         if host is not None:
-            q = q.where(AlertRow.host == host)
+            # an inventory host's name, or, for a host not in the inventory,
+            # any label=value the finder tried ("host=th9, instance=th9")
+            h = host.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            q = q.where(or_(AlertRow.host == host,
+                            AlertRow.host.like(f"%={h}", escape="\\"),
+                            AlertRow.host.like(f"%={h}, %", escape="\\")))
         if outcome is not None:
             q = q.where(AlertRow.outcome == outcome)
         async with self.store.sessions() as s:

@@ -14,8 +14,12 @@ alert goes down this list until a step says no:
                otherwise              -> capturing
 
 A repeated delivery of an alert already recorded is a `duplicate`, decided by
-the database's unique delivery key, so across replicas too. A resolved alert
-posts "resolved" in the thread of the snapshot that covers it.
+the database's unique delivery key, so across replicas too; except a repeat
+of a firing alert nothing was captured for (budget, its capture or its
+coverer's failed, retry_failed_after over): that repeat decides it again,
+once across replicas (Ledger.record reopens the row with a conditional
+write). A resolved alert posts "resolved" in the thread of the snapshot that
+covers it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -32,7 +37,7 @@ from typing import Any
 from bot.alerts.auth import Authenticator
 from bot.alerts.batch import Batcher
 from bot.alerts.hosts import HostFinder
-from bot.alerts.ledger import Claim, Firing, Ledger, Result
+from bot.alerts.ledger import Claim, Firing, Ledger, Recorded, Result
 from bot.alerts.payloads import Alert
 from bot.alerts.ports import AlertNotifier, Job, Tasks
 from bot.alerts.routing import Router
@@ -50,6 +55,12 @@ MAINTENANCE_S = 30.0
 RESOLVE_POLL_S = 0.25
 #: delivery keys this process has seen, answered without the database
 SEEN_KEYS = 50_000
+#: how long a repeat of an alert whose outcome may still change (budget,
+#: covered, a capture running) is answered from memory before the database is
+#: asked again: a storm's repeats are cheap, a later repeat can reopen it
+RECHECK_S = 1.0
+#: outcomes after which this process asks the database again on a repeat
+RECHECK = ("budget", "covered")
 #: alerts of one webhook decided at once (each takes a pooled connection)
 DECIDE_PARALLEL = 8
 #: what a warm route's hold says in the webhook's answer
@@ -110,10 +121,12 @@ class AlertService:
         # a storm repeats a few keys thousands of times: once the database has
         # ruled on a key, this process answers its repeats from memory (the
         # database stays the judge for the first delivery, across replicas)
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        #: key -> monotonic time until which a repeat is a duplicate without asking
+        self._seen: OrderedDict[str, float] = OrderedDict()
         self._recording: dict[str, asyncio.Future[None]] = {}
-        #: host -> (monotonic end of its cooldown, alert holding it), as the database said
-        self._cooling: dict[str, tuple[float, int]] = {}
+        #: host -> (monotonic end of its hold, alert holding it, its capture failed),
+        #: as the database said
+        self._cooling: dict[str, tuple[float, int, bool]] = {}
         self._claims = Batcher(self._claim_batch)
 
     # -- life cycle -----------------------------------------------------------------
@@ -135,7 +148,7 @@ class AlertService:
             await asyncio.sleep(MAINTENANCE_S)
             try:
                 now = time.monotonic()
-                for host, (until, _) in list(self._cooling.items()):
+                for host, (until, _, _) in list(self._cooling.items()):
                     if until <= now:
                         del self._cooling[host]
                 await self.warm.expire()
@@ -153,18 +166,18 @@ class AlertService:
         plan = [(a, new.pop(a.key, None)) for a in alerts]
         sem = asyncio.Semaphore(DECIDE_PARALLEL)
 
-        async def decide(a: Alert, rid: int | None) -> Decided:
-            if rid is None:
+        async def decide(a: Alert, rec: Recorded | None) -> Decided:
+            if rec is None:
                 return Decided(Outcome(a.alertname, a.fingerprint, a.status, "duplicate",
                                        "already received (same fingerprint and start); "
                                        "handled once"))
             async with sem:
                 if a.status == "firing":
-                    return Decided(*await self._firing(a, rid))
-                out, res, firing = await self._resolved(a, rid)
+                    return Decided(*await self._firing(a, rec.id, rec.was))
+                out, res, firing = await self._resolved(a, rec.id)
                 return Decided(out, res, resolution=firing)
 
-        decided = await asyncio.gather(*(decide(a, rid) for a, rid in plan),
+        decided = await asyncio.gather(*(decide(a, rec) for a, rec in plan),
                                        return_exceptions=True)
         failed = [d for d in decided if isinstance(d, BaseException)]
         ok = [d for d in decided if isinstance(d, Decided)]
@@ -172,12 +185,15 @@ class AlertService:
             # recorded but undecided: forget them, so the sender's retry (it
             # gets a 5xx) is decided instead of being taken for a duplicate
             done = {d.result.id for d in ok if d.result is not None}
-            lost = [(a, rid) for a, rid in plan if rid is not None and rid not in done]
+            lost = [(a, rec) for a, rec in plan if rec is not None and rec.id not in done]
             with contextlib.suppress(Exception):
-                await self.ledger.forget([rid for _, rid in lost])
+                await self.ledger.forget([rec for _, rec in lost])
             for a, _ in lost:
                 self._seen.pop(a.key, None)
         await self.ledger.finish([d.result for d in ok if d.result is not None])
+        for a, d in zip(alerts, decided, strict=True):
+            if isinstance(d, Decided) and d.outcome.outcome in RECHECK:
+                self._remember([a.key], RECHECK_S)
         for d in ok:
             if d.job is not None:
                 self.tasks.spawn(self._capture(d.job), f"alert-capture:{d.job.host.name}")
@@ -194,20 +210,24 @@ class AlertService:
                              outcome=d.outcome.outcome)
         return [d.outcome for d in ok]
 
-    async def _record(self, alerts: list[Alert]) -> dict[str, int]:
-        """{key: row id} of the alerts new to the database. Keys this process
-        has seen are not asked again; a key another request of this process is
-        recording right now is waited for, not asked in parallel (a storm's
-        first deliveries arrive together)."""
-        unseen = {a.key: a for a in alerts if a.key not in self._seen}
+    async def _record(self, alerts: list[Alert]) -> dict[str, Recorded]:
+        """{key: row} of the alerts this process is to decide (new, or
+        reopened repeats). Keys this process has seen are not asked again
+        (for RECHECK_S only when their outcome may change); a key another
+        request of this process is recording right now is waited for, not
+        asked in parallel (a storm's first deliveries arrive together)."""
+        t = time.monotonic()
+        unseen = {a.key: a for a in alerts if self._seen.get(a.key, 0.0) <= t}
         waits = [self._recording[k] for k in unseen if k in self._recording]
         mine = [a for k, a in unseen.items() if k not in self._recording]
         loop = asyncio.get_running_loop()
         futures = {a.key: loop.create_future() for a in mine}
         self._recording.update(futures)
         try:
-            new = await self.ledger.record(mine)
-            self._remember(futures)
+            got = await self.ledger.intake(mine)
+            new = got.new
+            self._remember([k for k in futures if k not in got.unsettled])
+            self._remember(got.unsettled, RECHECK_S)
             for f in futures.values():
                 f.set_result(None)
         except BaseException as e:
@@ -231,8 +251,8 @@ class AlertService:
         together); a held host is remembered for up to retry_failed_after, so
         the rest of a storm is answered from memory."""
         known = self._cooling.get(host)
-        if known is not None and known[0] > time.monotonic():
-            return Claim("covered", known[1])
+        if known is not None and known[0] > time.monotonic() and known[1] != rid:
+            return Claim("covered", known[1], known[0] - time.monotonic(), failed=known[2])
         claim = (await self._claims([(host, rid)]))[host]
         if claim.outcome == "claimed" and claim.holder != rid:  # another alert of the batch
             claim = Claim("covered", claim.holder, claim.left)
@@ -240,23 +260,28 @@ class AlertService:
             # remembered only for a storm's length: the holder's capture may fail
             # on another replica, which then shortens the hold in the database
             keep = min(claim.left, self.settings.retry_failed_after)
-            self._cooling[host] = (time.monotonic() + keep, claim.holder)
+            self._cooling[host] = (time.monotonic() + keep, claim.holder, claim.failed)
         return claim
 
     async def _claim_batch(self, wants: list[tuple[str, int]]) -> dict[str, Claim]:
         return await self.ledger.claim(wants, self.settings.cooldown,
                                        self.settings.budget_per_minute)
 
-    def _remember(self, keys: Iterable[str]) -> None:
+    def _remember(self, keys: Iterable[str], seconds: float = math.inf) -> None:
+        until = time.monotonic() + seconds
         for k in keys:
-            self._seen[k] = None
+            self._seen[k] = until
             self._seen.move_to_end(k)
         while len(self._seen) > SEEN_KEYS:
             self._seen.popitem(last=False)
 
-    async def _firing(self, a: Alert, rid: int) -> tuple[Outcome, Result, Job | None]:
+    async def _firing(self, a: Alert, rid: int, was: tuple[str, str] | None = None
+                      ) -> tuple[Outcome, Result, Job | None]:
+        """`was`: a repeat reopened this alert; its outcome and detail then."""
+        again = f"; a repeat (it was {was[0]}: {was[1][:300]})" if was else ""
+
         def done(outcome: str, detail: str, **kw: Any) -> tuple[Outcome, Result, None]:
-            res = Result(rid, outcome, detail, **kw)
+            res = Result(rid, outcome, detail + again, **kw)
             return (Outcome(a.alertname, a.fingerprint, a.status, outcome, detail,
                             res.host, res.route), res, None)
 
@@ -294,18 +319,29 @@ class AlertService:
         assert channel is not None  # settings validation: a capturing route has a channel
         claim = await self._claim(host.name, rid)
         if claim.outcome == "covered":
-            return done("covered", f"{host.name} was captured for alert #{claim.holder} less "
-                                   f"than {self.settings.cooldown:g} s ago (cooldown); recorded",
-                        host=host.name, route=rname, channel=channel, covered_by=claim.holder)
+            return done("covered", self._held(host.name, claim), host=host.name, route=rname,
+                        channel=channel, covered_by=claim.holder)
         if claim.outcome == "budget":
-            return done("budget", f"capture budget of {self.settings.budget_per_minute} per "
-                                  "minute used up; recorded, not captured",
+            return done("budget", f"{self.settings.budget_per_minute} captures started in the "
+                                  "last 60 s (budget_per_minute); recorded, captured on a "
+                                  "repeat once the budget allows",
                         host=host.name, route=rname)
         detail = "; ".join([*notes, f"capturing {host.name} ({match.via}) into {channel}"])
-        res = Result(rid, "capturing", detail, host.name, rname, channel)
+        res = Result(rid, "capturing", detail + again, host.name, rname, channel)
         job = Job(a, rid, host, rname, channel, route.collectors)
         return (Outcome(a.alertname, a.fingerprint, a.status, "capturing", detail, host.name,
                         rname), res, job)
+
+    def _held(self, host: str, claim: Claim) -> str:
+        """Why a covered alert is not captured: whose hold, and which one."""
+        if claim.failed:
+            hold = min(self.settings.retry_failed_after, self.settings.cooldown)
+            ago = max(0.0, hold - claim.left)
+            return (f"alert #{claim.holder}'s capture of {host} failed {ago:.0f} s ago; "
+                    f"retrying after retry_failed_after = {hold:g} s (in {claim.left:.0f} s); "
+                    "recorded")
+        return (f"{host} was captured for alert #{claim.holder} less than "
+                f"{self.settings.cooldown:g} s ago (cooldown); recorded")
 
     async def _resolved(self, a: Alert, rid: int
                         ) -> tuple[Outcome, Result, Firing | None]:
@@ -357,11 +393,12 @@ class AlertService:
         """No evidence was saved: the next alert for the host must not be
         "covered" by this failure for the whole cooldown."""
         hold = min(self.settings.retry_failed_after, self.settings.cooldown)
+        self._seen.pop(job.alert.key, None)  # its next repeat may capture
         await self.ledger.shorten_hold(job.host.name, job.alert_id, hold)
         known = self._cooling.get(job.host.name)
         if known is not None and known[1] == job.alert_id:
             self._cooling[job.host.name] = (min(known[0], time.monotonic() + hold),
-                                            job.alert_id)
+                                            job.alert_id, True)
 
     async def _post_resolved(self, a: Alert, firing: Firing) -> None:
         """In the thread of the snapshot covering the alert, once that message

@@ -231,8 +231,9 @@ async def test_budget_and_bounded_fan_out(replicas, fake: FakeSlack) -> None:
     r = await bot.send.am(am_payload(am_alert("HostThreadsNearLimit", instance="localhost",
                                               starts=1_795_009_000.0)))
     assert r.outcomes == ["budget"]
-    assert r.body["alerts"][0]["detail"] == ("capture budget of 2 per minute used up; "
-                                             "recorded, not captured")
+    assert r.body["alerts"][0]["detail"] == (
+        "2 captures started in the last 60 s (budget_per_minute); recorded, captured on a "
+        "repeat once the budget allows")
 
 
 async def test_a_failed_capture_holds_its_host_only_briefly(replicas, fake: FakeSlack,
