@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 async def open_store(settings: Settings) -> Store:
-    return await Store.open(settings.database_url)
+    return await Store.open(settings.database_url, timeout=settings.database_timeout)
 
 
 async def ping(store: Store) -> None:

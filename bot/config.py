@@ -22,7 +22,7 @@ from pydantic_settings import (
 
 from bot.settings.alerts import AlertSettings
 from bot.settings.slack import AuthzRule, SlackSettings
-from bot.store.db import default_database_url, normalize_url
+from bot.store.db import DEFAULT_TIMEOUT_S, default_database_url, normalize_url
 from collectors.analysis.thresholds import Thresholds
 from collectors.jvm import JvmOptions
 
@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     ssh: SSHSettings = SSHSettings()
     capture: CaptureSettings = CaptureSettings()
     watch: WatchSettings = WatchSettings()
+    #: seconds any one database use may take (connect, statement, pool
+    #: checkout, a locked SQLite); also the deadline of a webhook and of a
+    #: Slack command's first answer. Below Alertmanager's 10 s.
+    database_timeout: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=60)
     jvm: JvmOptions = JvmOptions()
     thresholds: Thresholds = Thresholds()
     hosts: list[HostEntry] = Field(default_factory=list)

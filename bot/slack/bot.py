@@ -13,9 +13,10 @@ buttons keep working across restarts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ from bot.slack.handlers.capture import CaptureHandlers
 from bot.slack.handlers.watch import WatchHandlers
 from bot.slack.origin import NOT_A_MEMBER, Origin
 from bot.slack.posts import Posts
+from bot.store.faults import unavailable, within
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import SnapshotView
 
@@ -161,9 +163,11 @@ class HostsnapBot:
         except CommandError as e:
             await self.refuse(origin, str(e), "input", typed=text[:200])
             return
-        await self.journal.asked(origin.actor, f"slack_{cmd.verb}", " ".join(cmd.args),
-                                 channel=origin.channel, source=origin.source)
-        await self.run(origin, cmd)
+        async with self.db_or_say(origin, cmd.verb == "capture"):
+            await within(self.settings.database_timeout, self.journal.asked(
+                origin.actor, f"slack_{cmd.verb}", " ".join(cmd.args),
+                channel=origin.channel, source=origin.source))
+            await self.run(origin, cmd)
 
     async def run(self, origin: Origin, cmd: Command) -> None:
         if cmd.verb == "capture":
@@ -190,20 +194,37 @@ class HostsnapBot:
         except CommandError as e:
             await self.refuse(origin, str(e), "input", action=action_id)
             return
-        await self.journal.asked(origin.actor, "slack_button", action_id.removeprefix(
-            render.ACTION_PREFIX), snapshot_id=sid, channel=origin.channel)
-        if action_id == render.DETAILS:
-            await self.browsing.details(origin, sid)
-        elif action_id == render.CAPTURE_AGAIN:
-            await self.capturing.capture_again(origin, sid)
-        elif action_id == render.COMPARE:
-            await self.browsing.diff(origin, sid, None)
-        elif action_id == render.RAW_FILES:
-            await self.browsing.raw_files(origin, sid)
-        elif action_id.startswith(render.OPEN):
-            await self.browsing.show(origin, sid)
-        else:
-            log.warning("unknown action %s", action_id)
+        async with self.db_or_say(origin, action_id == render.CAPTURE_AGAIN):
+            await within(self.settings.database_timeout, self.journal.asked(
+                origin.actor, "slack_button", action_id.removeprefix(render.ACTION_PREFIX),
+                snapshot_id=sid, channel=origin.channel))
+            if action_id == render.DETAILS:
+                await self.browsing.details(origin, sid)
+            elif action_id == render.CAPTURE_AGAIN:
+                await self.capturing.capture_again(origin, sid)
+            elif action_id == render.COMPARE:
+                await self.browsing.diff(origin, sid, None)
+            elif action_id == render.RAW_FILES:
+                await self.browsing.raw_files(origin, sid)
+            elif action_id.startswith(render.OPEN):
+                await self.browsing.show(origin, sid)
+            else:
+                log.warning("unknown action %s", action_id)
+
+    @contextlib.asynccontextmanager
+    async def db_or_say(self, origin: Origin, capture: bool) -> AsyncIterator[None]:
+        """A database that is away or stalls is told to the requester within
+        database_timeout, never a silence: the command is not half done (its
+        first step, the audit row, needs the database)."""
+        try:
+            yield
+        except Exception as e:
+            if not unavailable(e):
+                raise
+            log.error("slack request of %s not served: database unavailable: %s",
+                      origin.actor, e or type(e).__name__)
+            done = "nothing was captured" if capture else "nothing was done"
+            await self.tell(origin, f"Database unavailable, {done}: try again in a minute.")
 
     # -- helpers --------------------------------------------------------------------
     async def refuse(self, origin: Origin, text: str, why: str, **detail: Any) -> None:

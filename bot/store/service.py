@@ -15,7 +15,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from bot.store.db import DatabaseError, is_current, make_engine, normalize_url, upgrade
+from bot.store.db import (
+    DEFAULT_TIMEOUT_S,
+    DatabaseError,
+    is_current,
+    make_engine,
+    normalize_url,
+    upgrade,
+)
 from bot.store.ids import is_id_prefix, new_id
 from bot.store.models import ArtifactRow, AuditRow, CollectorRunRow, FindingRow, SnapshotRow
 from bot.store.views import (
@@ -64,8 +71,9 @@ class Store:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True) -> Store:
-        engine = make_engine(url)
+    async def open(cls, url: str, *, migrate: bool = True,
+                   timeout: float = DEFAULT_TIMEOUT_S) -> Store:
+        engine = make_engine(url, timeout)
         try:
             if migrate and not await is_current(engine):
                 await upgrade(engine)

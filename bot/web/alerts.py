@@ -37,7 +37,8 @@ from bot.alerts.offload import Offload
 from bot.alerts.payloads import Malformed, parse, shown
 from bot.alerts.service import AlertService
 from bot.settings.alerts import AlertSettings
-from bot.web.server import PING
+from bot.store.faults import within
+from bot.web.server import DB_DEADLINE, PING
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ LOG_EVERY_S = 10.0
 #: connection exception, insufficient resources, operator intervention
 UNREACHABLE_SQLSTATES = ("08", "53", "57")
 #: how long the database may take to answer "are you there?" after an error
-PING_TIMEOUT_S = 5.0
+PING_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -123,8 +124,10 @@ async def receive(request: web.Request) -> web.Response:
         return _rejected(svc, request, name, e)
     except Malformed as e:
         return _rejected(svc, request, name, Rejected(400, str(e), "malformed"))
-    try:
-        outcomes = await svc.handle(alerts)
+    try:  # answered before Alertmanager gives up (10 s) and resends: a stalled
+        # database is a 503 now, its transaction rolled back, not a pile of
+        # hung requests
+        outcomes = await within(request.app[DB_DEADLINE], svc.handle(alerts))
     except Exception as e:
         if await _unreachable(request, e):
             log.error("alerts from %s not recorded: database unavailable: %s", name, e)

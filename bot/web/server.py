@@ -16,6 +16,8 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.metrics import Metrics
 from bot.slack.gate import AckGate
+from bot.store.db import DEFAULT_TIMEOUT_S
+from bot.store.faults import within
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +25,13 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 #: seconds a request to /slack/events has to send its body
 BODY_TIMEOUT_S = 10.0
+#: seconds the database has to answer /healthz (probes time out at a few s)
+HEALTH_TIMEOUT_S = 2.0
 
 BOLT_APP: web.AppKey[AsyncApp] = web.AppKey("bolt_app", AsyncApp)
 Ping = Callable[[], Awaitable[None]]
 PING: web.AppKey[Ping] = web.AppKey("ping")
+DB_DEADLINE: web.AppKey[float] = web.AppKey("db_deadline", float)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 GATE: web.AppKey[AckGate] = web.AppKey("gate", AckGate)
 
@@ -64,8 +69,8 @@ async def healthz(request: web.Request) -> web.Response:
     than that; why the database does not answer (its address, its user, the
     driver's message) is in the log, once per outage."""
     state = request.app[HEALTH]
-    try:
-        await request.app[PING]()
+    try:  # a stalled database is unhealthy at once, not after the probe gave up
+        await within(HEALTH_TIMEOUT_S, request.app[PING]())
     except Exception as e:
         if state.up:
             log.error("health: database unavailable: %s", e)
@@ -83,10 +88,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def make_web_app(ping: Ping, metrics_: Metrics, bolt: AsyncApp | None = None,
-                 gate: AckGate | None = None) -> web.Application:
-    """`ping` raises when the database does not answer."""
+                 gate: AckGate | None = None, db_deadline: float = DEFAULT_TIMEOUT_S
+                 ) -> web.Application:
+    """`ping` raises when the database does not answer; `db_deadline`: seconds
+    a request's database work may take (settings.database_timeout)."""
     app = web.Application(client_max_size=MAX_BODY)
     app[PING] = ping
+    app[DB_DEADLINE] = db_deadline
     app[METRICS] = metrics_
     app[HEALTH] = Health()
     if bolt is not None:
