@@ -1,6 +1,6 @@
-"""The `hostsnap` program: every command named here, each in its own module,
-imported only when that command runs. `hostsnap --help` lists them from this
-table and imports no store, SSH, Slack or aiohttp."""
+"""The `hostsnap` program: every command in bot/cli/commands.py, each in its
+own module, imported only when that command runs. `hostsnap --help` alone is
+drawn by bot/cli/help.py without typer (bot/entry.py)."""
 
 from __future__ import annotations
 
@@ -13,29 +13,7 @@ import typer
 from typer import _click
 from typer.core import TyperCommand, TyperGroup
 
-#: name -> (module, one-line help for `hostsnap --help`); the module has a typer
-#: `app` holding the command, or `register(app)` that adds it
-COMMANDS: dict[str, tuple[str, str]] = {
-    "snapshot": ("bot.cli.snapshot",
-                 "Capture HOST(s) now: progress per collector, then the findings."),
-    "list": ("bot.cli.browse", "Saved snapshots, newest first."),
-    "show": ("bot.cli.browse",
-             "One snapshot: findings, collectors, raw files (--raw NAME prints one)."),
-    "hosts": ("bot.cli.hosts",
-              "The inventory, and whether each host is reachable with a known host key."),
-    "db": ("bot.cli.db", "Database maintenance."),
-    "analyze": ("bot.cli_analyze", "Analyze dumps you already have (no host, no database)."),
-    "serve": ("bot.cli.serve", "Run the Slack bot: /snapshot, @hostsnap mentions and buttons."),
-    "watch": ("bot.cli.watch",
-              "Keep SSH sessions open to hosts at risk, for captures once they refuse logins."),
-    "diff": ("bot.cli.diff",
-             "Threads per pool, stacks that appeared or vanished, limits, TIME_WAIT."),
-    "reanalyze": ("bot.cli.reanalyze",
-                  "Run today's rules over stored snapshots; new findings kept beside the old."),
-    "alerts": ("bot.cli.alerts", "Received alerts, newest first: host, outcome, snapshot and why."),
-    "collectors": ("bot.cli.collectors",
-                   "Each collector and everything it may read, run or write on a host."),
-}
+from bot.cli.commands import COMMANDS, ROOT_HELP  # the table: typer-free, for --help
 
 
 def load(name: str) -> _click.Command:
@@ -87,8 +65,7 @@ class LazyGroup(TyperGroup):
 
 app = typer.Typer(
     name="hostsnap", cls=LazyGroup, no_args_is_help=True, add_completion=False,
-    help="Capture the evidence a restart destroys: thread limits, memory, TCP state, "
-         "dumps — before anyone restarts.",
+    help=ROOT_HELP,
 )
 
 

@@ -51,4 +51,5 @@ def test_snapshot_localhost_imports_only_what_a_local_capture_uses(tmp_path: Pat
     assert {"sqlalchemy", "aiosqlite", "psutil"} <= mods  # it did store and capture
     assert not _banned(mods, NEVER)
     assert "sqlalchemy.dialects.postgresql" not in mods
-    assert not {"bot.fleet", "bot.snapshots.service", "rich.live"} & mods  # one host, no tty
+    assert not {"bot.fleet", "collectors.analysis.fleet", "bot.snapshots.service",
+                "rich.live"} & mods  # one host, no terminal
