@@ -83,7 +83,9 @@ class Store:
         except (OSError, OperationalError, DBAPIError) as e:
             await engine.dispose()
             safe = normalize_url(url).split("@")[-1]  # never print a password
-            raise DatabaseError(f"database unreachable ({safe}): {_short(e)}") from e
+            why = (f"no answer within {timeout:g} s (database_timeout)"
+                   if isinstance(e, TimeoutError) else _short(e))
+            raise DatabaseError(f"database unreachable ({safe}): {why}") from e
         return cls(engine)
 
     async def close(self) -> None:
