@@ -96,6 +96,12 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def sentence(text: str) -> str:
+    """`text` ended as a sentence: an error that already ends in `?`/`.`/`!`
+    ("did you mean th1?") gets no second mark."""
+    return text if text.rstrip().endswith((".", "?", "!", "…")) else text + "."
+
+
 def chunks(text: str, limit: int) -> list[str]:
     """Split on line boundaries into pieces of at most `limit` characters."""
     out: list[str] = []
@@ -211,7 +217,7 @@ def finding_blocks(f: Finding) -> list[dict[str, Any]]:
 # -- capture messages ----------------------------------------------------------------
 def progress_message(host: str, states: dict[str, str], *, snapshot_id: str | None = None,
                      host_state: str = "connecting", requested_by: str = "",
-                     joined: bool = False) -> Message:
+                     joined: bool = False, warm: bool = False) -> Message:
     """The channel message while a capture runs: one line per collector."""
     title = f"Capturing {host} — hold the restart"
     lines = [f"{STATUS_EMOJI.get(st, ':grey_question:')} {esc(name)} {esc(st)}"
@@ -226,6 +232,8 @@ def progress_message(host: str, states: dict[str, str], *, snapshot_id: str | No
         blocks.append(context(f"{STATUS_EMOJI.get(host_state, ':hourglass:')} "
                               f"{esc(host_state)}"))
     meta = []
+    if warm:  # the host may refuse new logins: say what this capture rides on
+        meta.append(":fire: connected (warm session)")
     if snapshot_id:
         meta.append(f"snapshot `{snapshot_id}`")
     if requested_by:
@@ -244,7 +252,8 @@ def snapshot_buttons(v: SnapshotSummary) -> dict[str, Any]:
     ]}
 
 
-def summary_message(v: SnapshotView, *, requested_by: str = "") -> Message:
+def summary_message(v: SnapshotView, *, requested_by: str = "", warm: bool = False
+                    ) -> Message:
     """The channel message once a capture ended (complete, partial, failed or
     interrupted): the worst findings with their numbers and the buttons."""
     findings = v.finding_list
@@ -285,7 +294,8 @@ def summary_message(v: SnapshotView, *, requested_by: str = "") -> Message:
             f"\n• {esc(a)}" for a in vd.advice("slack"))))
     blocks.append(snapshot_buttons(v))
     who = f"requested by <@{requested_by}> · " if requested_by else ""
-    blocks.append(context(f"{who}{_when(v.created_at)} · `/snapshot show {v.id}`"))
+    how = "captured through a warm session · " if warm else ""
+    blocks.append(context(f"{who}{how}{_when(v.created_at)} · `/snapshot show {v.id}`"))
 
     top = f" — {findings[0].rule}: {redact(findings[0].title)}" if findings else ""
     text = (f"{v.host}: snapshot {v.id} {v.status}, {len(findings)} findings{top}."
@@ -387,9 +397,10 @@ def list_message(items: Iterable[SnapshotSummary], host: str | None = None,
     return Message(f"{title}: {len(items)} snapshots", blocks)
 
 
-def help_message(command: str = "/snapshot") -> Message:
+def help_text(command: str = "/snapshot") -> str:
+    """Told to the one who asked (ephemeral): the channel does not need it."""
     c = command
-    text = (
+    return (
         "*hostsnap* captures the evidence a restart destroys.\n"
         f"• `{c} HOST...` — capture now (names, `@group`, globs like `web-*`); progress here, "
         "then the findings and buttons; several hosts: one message saying which host stands "
@@ -402,7 +413,6 @@ def help_message(command: str = "/snapshot") -> Message:
         f"• `{c} help` — this\n"
         "In a thread, mention me with the same words: `@hostsnap show ID`."
     )
-    return Message("hostsnap help", [section(text)])
 
 
 def snapshot_not_found(text: str) -> Message:

@@ -184,7 +184,7 @@ class HostsnapBot:
         elif cmd.verb == "unwatch":
             await self.watching.unwatch(origin, cmd.args)
         else:
-            await self.reply(origin, render.help_message(self.slack.command))
+            await self.tell(origin, render.help_text(self.slack.command))
 
     async def on_action(self, origin: Origin, action_id: str, value: str) -> None:
         """A button click; `value` is a snapshot id (the only state a button carries)."""

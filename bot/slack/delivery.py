@@ -49,10 +49,11 @@ class Delivery:
         self.settings = settings
         self.metrics = metrics
 
-    async def deliver(self, post: Post, view: SnapshotView, live: LiveMessage | None = None
-                      ) -> Undelivered | None:
-        """Summary, then details in the thread. None when Slack has it."""
-        msg = summary_message(view, requested_by=post.requested_by)
+    async def deliver(self, post: Post, view: SnapshotView, live: LiveMessage | None = None,
+                      *, warm: bool = False) -> Undelivered | None:
+        """Summary, then details in the thread. None when Slack has it.
+        `warm`: captured through a warm session (said in the summary)."""
+        msg = summary_message(view, requested_by=post.requested_by, warm=warm)
         ts = post.ts
         try:
             if live is not None:

@@ -35,6 +35,8 @@ class CaptureTracker:
         self.on_snapshot = on_snapshot
         self.states = dict.fromkeys(collectors, "waiting")
         self.post: Post | None = None
+        #: the capture runs through a warm session (a host refusing new logins)
+        self.warm = False
         self._lock = asyncio.Lock()  # the first event and the first post race to write the row
         self.live = LiveMessage(api, channel, thread_ts, interval, on_posted=self._remember)
         self.live.start(render(self.states, None, "connecting"))
@@ -60,6 +62,7 @@ class CaptureTracker:
 
     async def on_progress(self, ev: ProgressEvent) -> None:
         await self.track(ev.snapshot_id)
+        self.warm = self.warm or ev.warm
         if ev.collector is None:
             host_state = ev.status
         else:

@@ -160,7 +160,9 @@ async def test_mentions_in_a_thread(bot, fake: FakeSlack, store: Store) -> None:
     await bot.idle()
     texts = [m.all_text for m in fake.replies("C1", root.ts) if m.user == "UHOSTSNAP"]
     assert any("*Snapshots of" in t or "*Latest snapshots*" in t for t in texts)
-    assert any("`/snapshot list [HOST]`" in t for t in texts)
+    assert not any("`/snapshot list [HOST]`" in t for t in texts)  # help: to the asker only
+    assert any(e["thread_ts"] == root.ts and "`/snapshot list [HOST]`" in e["text"]
+               for e in fake.ephemerals if e["user"] == "U1")
     (cmp,) = [t for t in texts if "*Compare*" in t]
     assert f"*Compare* web-03 `{prev}` → web-03 `{sid}`" in cmp
     assert "threads (visible processes)  600     30 000  +29 400" in cmp

@@ -10,12 +10,16 @@ import time
 import pytest
 from sqlalchemy import select
 
+from bot.config import HostEntry
+from bot.settings.slack import AuthzRule
 from bot.slack.posts import DELIVERING, PENDING
 from bot.store.models import SlackPostRow
+from bot.store.service import Store
 from collectors import registry
 from tests.fakeslack import FakeSlack
 from tests.slack.conftest import summary_of
 from tests.slack.slowbot import SlowCollector
+from tests.slack.test_e2e_browse import seed
 
 
 async def post_rows(store) -> list[SlackPostRow]:
@@ -62,3 +66,48 @@ async def test_a_deleted_progress_message_gets_the_summary_as_a_new_message(
     await bot.idle()
     (row,) = await post_rows(bot.store)
     assert row.ts == msg.ts  # later updates (Capture again, retries) go to the new one
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+async def test_list_of_a_host_the_user_may_not_see_says_so_to_them_only(
+        bot_factory, fake: FakeSlack, store: Store, mode: str) -> None:
+    for _ in range(2):
+        await seed(store, host="th1", group="payments")
+    bot = await bot_factory(mode=mode, authz=[
+        AuthzRule(channels=["*"], user_groups=["*"], groups=["db"])])
+    await fake.command("list th1", user="U5", via=mode)
+    await bot.idle()
+    assert not fake.top_level(), "before: 'No snapshots of th1 yet' to the whole channel"
+    (said,) = fake.ephemerals_for("U5")
+    assert said.startswith("There are 2 snapshots of th1 you may not see. You may not "
+                           "browse snapshots of group `payments` from this channel"), said
+    (ev,) = await store.audit_events(action="refused")
+    assert ev.detail["kind"] == "authz" and ev.target == "th1"
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+async def test_help_is_told_to_the_asker_only(bot, bot_factory, fake: FakeSlack,
+                                              mode: str) -> None:
+    if mode == "socket":
+        bot = await bot_factory(mode=mode)
+    await fake.command("help", user="U5", via=mode)
+    await bot.idle()
+    assert not fake.top_level(), "before: help posted to the whole channel"
+    (said,) = fake.ephemerals_for("U5")
+    assert "`/snapshot list [HOST]`" in said and "*hostsnap* captures" in said
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+async def test_suggestions_closest_first_and_one_full_stop(bot_factory, fake: FakeSlack,
+                                                           mode: str) -> None:
+    hosts = [HostEntry(name=n, address="127.0.0.1", port=1, group="g")
+             for n in ("th3", "th2", "th1")]
+    bot = await bot_factory(mode=mode, settings={"hosts": hosts})
+    await fake.command("th11", user="U5", via=mode)
+    await fake.command("watch th11", user="U5", via=mode)
+    await bot.idle()
+    # before: "did you mean th1, th3, th2?. Nothing was captured." (and "th2?." for watch)
+    assert sorted(fake.ephemerals_for("U5")) == [
+        "unknown host 'th11' — did you mean th1, th2, th3?",
+        "unknown host 'th11' — did you mean th1, th2, th3? Nothing was captured."]
+    assert not fake.top_level()

@@ -12,8 +12,10 @@ import pytest
 
 from bot.config import SSHSettings, WatchSettings
 from bot.settings.slack import AuthzRule
+from collectors import registry
 from tests.fakeslack import FakeSlack
-from tests.slack.conftest import lab_entry, summary_of
+from tests.slack.conftest import HOST_COLLECTORS, lab_entry, summary_of
+from tests.slack.slowbot import SlowCollector
 
 pytestmark = pytest.mark.root
 
@@ -93,12 +95,16 @@ async def test_a_group_in_one_message_naming_the_odd_hosts(lab, bot_factory,
             p.wait()
 
 
-async def test_watch_from_slack_then_capture_when_logins_fail(host, bot_factory,
-                                                              fake: FakeSlack) -> None:
+async def test_watch_from_slack_then_capture_when_logins_fail(
+        host, bot_factory, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
     """`/snapshot watch HOST` while the host can still fork; once it is at its
     ceiling (a new ssh login fails), `/snapshot HOST` still captures, through
     that session; `/snapshot unwatch HOST` closes it."""
+    # a 1 s collector: the progress is shown at least once before the summary
+    monkeypatch.setitem(registry.COLLECTORS, "slow", SlowCollector)
+    monkeypatch.setenv("SLOW_SECONDS", "1.0")
     bot = await bot_factory(
+        collectors=[*HOST_COLLECTORS, "slow"],
         authz=[AuthzRule(user_groups=["*"], groups=["lab"], channels=["CINC"])],
         settings={"hosts": [lab_entry(host, "lab")], "allow_localhost": False,
                   "ssh": SSHSettings(use_agent=False, connect_timeout=5, retries=1)})

@@ -25,15 +25,23 @@ class BrowseHandlers(Handlers):
         items = await self.bot.snapshots.list(host, limit=20)
         visible, hidden = [], 0
         verdicts: dict[str, bool] = {}
+        refused = ""
         for s in items:
             if s.host_group not in verdicts:
                 d = await self.bot.authz.decide("view", user=origin.user, channel=origin.channel,
                                                 group=s.host_group)
                 verdicts[s.host_group] = d.allowed
+                refused = refused or d.reason
             if verdicts[s.host_group]:
                 visible.append(s)
             else:
                 hidden += 1
+        if hidden and not visible:
+            # "No snapshots yet" would be false, and said to the whole channel
+            what = f" of {host}" if host else ""
+            await self.bot.refuse(origin, f"There are {hidden} snapshots{what} you may not "
+                                          f"see. {refused}", "authz", target=host or "list")
+            return
         await self.bot.reply(origin, render.list_message(visible, host, hidden))
 
     async def show(self, origin: Origin, sid: str) -> None:

@@ -39,8 +39,8 @@ class CaptureHandlers(Handlers):
         try:
             hosts = self.bot.inventory.resolve(targets, max_hosts=limit)
         except InventoryError as e:
-            await self.bot.refuse(origin, f"{e}. Nothing was captured.", "input",
-                                  target=" ".join(targets)[:255])
+            await self.bot.refuse(origin, f"{render.sentence(str(e))} Nothing was captured.",
+                                  "input", target=" ".join(targets)[:255])
             return
         for h in hosts:  # all or nothing: a half-refused command would confuse
             if not await self.bot.allowed(origin, "capture", h.group, h.name):
@@ -129,13 +129,15 @@ class CaptureHandlers(Handlers):
         """One host's message: progress, then the summary (and, with `details`,
         the details in its thread). Returns the snapshot, None if none was made."""
         names = [c.name for c in registry.resolve(self.bot.settings.capture.collectors)]
+        tracker: CaptureTracker | None = None  # bound below; the first render comes before
 
         def render_progress(states: dict[str, str], sid: str | None,
                             host_state: str) -> render.Message:
             if on_state is not None:
                 on_state(host_state, None)
             return render.progress_message(host.name, states, snapshot_id=sid,
-                                           host_state=host_state, requested_by=origin.user)
+                                           host_state=host_state, requested_by=origin.user,
+                                           warm=tracker is not None and tracker.warm)
 
         tracker = CaptureTracker(
             self.bot.api, self.bot.posts, origin.channel, origin.thread_ts,
@@ -163,7 +165,7 @@ class CaptureHandlers(Handlers):
         if on_state is not None:
             on_state(view.status, None)
         p = await tracker.current_post(view.id)
-        failed = await self.bot.delivery.deliver(p, view, tracker.live)
+        failed = await self.bot.delivery.deliver(p, view, tracker.live, warm=tracker.warm)
         if failed is not None and failed.reason in NOT_A_MEMBER:
             await self.bot.tell(origin, f"Snapshot `{view.id}` of {host.name} is saved, but I "
                                         f"cannot post in this channel ({failed.reason}): "

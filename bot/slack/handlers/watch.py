@@ -96,7 +96,8 @@ class WatchHandlers(Handlers):
         try:
             hosts = self.bot.inventory.resolve(targets, max_hosts=self.bot.slack.max_hosts)
         except InventoryError as e:
-            await self.bot.refuse(origin, f"{e}.", "input", target=" ".join(targets)[:255])
+            await self.bot.refuse(origin, render.sentence(str(e)), "input",
+                                  target=" ".join(targets)[:255])
             return None
         for h in hosts:
             if not await self.bot.allowed(origin, "capture", h.group, h.name):
