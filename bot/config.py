@@ -97,8 +97,11 @@ class CaptureSettings(BaseModel):
 
     collectors: list[str] | None = None  # None: every default collector
     concurrency: int = Field(default=10, ge=1, le=200)
-    #: overall deadline of one command, all hosts included (seconds)
+    #: deadline of one host's capture, from when it starts (seconds)
     deadline: float = 60.0
+    #: longest wait for one of the `concurrency` slots before a capture gives up
+    #: ("not started: N captures ahead"); the wait is not taken from `deadline`
+    queue_timeout: float = Field(default=60.0, gt=0)
     max_hosts: int = 50
     timeouts: dict[str, float] = Field(default_factory=dict)
 

@@ -4,9 +4,11 @@ fan-out with bounded concurrency, per-host single-flight and one deadline."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from bot.capture.progress import CaptureOutcome, OnProgress, ProgressEvent
+from bot.capture.queue import CaptureQueue
 from bot.config import Settings
 from bot.inventory import Inventory, InventoryHost
 from bot.store.service import Store
@@ -30,9 +32,13 @@ class CaptureService:
     async def capture(
         self, host: InventoryHost, *, trigger: str = "cli", actor: str = "",
         collectors: list[str] | None = None, on_progress: OnProgress | None = None,
-        deadline: float | None = None,
+        deadline: float | None = None, deadline_s: float | None = None,
+        queue: CaptureQueue | None = None,
     ) -> CaptureOutcome:
-        """One host. A second request for a host being captured joins it."""
+        """One host. A second request for a host being captured joins it.
+        With `queue`, the capture first waits (bounded) for one of its slots;
+        `deadline_s` then starts counting when the capture starts (`deadline`:
+        an absolute monotonic time instead)."""
         running = self._inflight.get(host.name)
         if running is not None:
             try:
@@ -42,7 +48,11 @@ class CaptureService:
         fut: asyncio.Future[SnapshotView] = asyncio.get_running_loop().create_future()
         self._inflight[host.name] = fut
         try:
-            view = await self._capture(host, trigger, actor, collectors, on_progress, deadline)
+            async with queue.slot(host.name) if queue else contextlib.nullcontext():
+                if deadline_s is not None:
+                    deadline = time.monotonic() + deadline_s
+                view = await self._capture(host, trigger, actor, collectors, on_progress,
+                                           deadline)
             fut.set_result(view)
             return CaptureOutcome(host.name, view)
         except TransportError as e:
@@ -125,18 +135,15 @@ class CaptureService:
         collectors: list[str] | None = None, on_progress: OnProgress | None = None,
         concurrency: int | None = None, deadline_s: float | None = None,
     ) -> list[CaptureOutcome]:
-        """All hosts, at most `concurrency` at once, all within one deadline;
-        outcomes in the order of `hosts`."""
-        sem = asyncio.Semaphore(concurrency or self.settings.capture.concurrency)
-        deadline = time.monotonic() + (deadline_s or self.settings.capture.deadline)
+        """All hosts, at most `concurrency` at once; each capture has the
+        deadline from its own start, and waits for a slot at most
+        `capture.queue_timeout`; outcomes in the order of `hosts`."""
+        cs = self.settings.capture
+        queue = CaptureQueue(concurrency or cs.concurrency, cs.queue_timeout)
 
         async def one(h: InventoryHost) -> CaptureOutcome:
-            async with sem:
-                if time.monotonic() >= deadline:
-                    return CaptureOutcome(h.name, error=f"{h.name}: not started before the "
-                                                        "overall deadline")
-                return await self.capture(h, trigger=trigger, actor=actor,
-                                          collectors=collectors, on_progress=on_progress,
-                                          deadline=deadline)
+            return await self.capture(h, trigger=trigger, actor=actor, collectors=collectors,
+                                      on_progress=on_progress,
+                                      deadline_s=deadline_s or cs.deadline, queue=queue)
 
         return list(await asyncio.gather(*(one(h) for h in hosts)))

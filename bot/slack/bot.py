@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access.authz import Authorizer, MembershipCache, Need
 from bot.app import App
+from bot.capture.queue import CaptureQueue
 from bot.config import Settings
 from bot.inventory import InventoryError
 from bot.metrics import Metrics
@@ -67,8 +68,10 @@ class HostsnapBot:
         self.snapshots = self.services.snapshots
         self.journal = self.services.journal
         self.delivery = Delivery(self.api, store, self.slack, self.metrics)
-        #: captures this bot runs at once (the [capture] concurrency)
-        self.capture_slots = asyncio.Semaphore(settings.capture.concurrency)
+        #: captures this bot runs at once (the [capture] concurrency); waiting
+        #: for a slot is bounded by [capture] queue_timeout, not the deadline
+        self.capture_slots = CaptureQueue(settings.capture.concurrency,
+                                          settings.capture.queue_timeout)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retry: asyncio.Task[None] | None = None
         #: warm sessions every replica keeps (`/snapshot watch`, alerts)

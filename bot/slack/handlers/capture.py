@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.capture.progress import CaptureOutcome, OnProgress
-from bot.fleet import summarize
 from bot.inventory import InventoryError, InventoryHost
 from bot.render import slack as render
 from bot.render.slack_fleet import fleet_message, fleet_progress_message
@@ -21,6 +20,7 @@ from bot.slack.origin import NOT_A_MEMBER, Origin
 from bot.slack.tracker import CaptureTracker
 from bot.store.views import SnapshotView
 from collectors import registry
+from collectors.analysis.fleet import summarize
 
 log = logging.getLogger(__name__)
 
