@@ -5,28 +5,37 @@ from __future__ import annotations
 import asyncio
 
 from collectors.analysis.hostmodels import CgroupPids, LimitsSummary, ProcessInfo, UserThreads
-from collectors.analysis.procfs import CgroupRef, parse_int, parse_loadavg, parse_proc_cgroup
+from collectors.analysis.procfs import (
+    CgroupRef,
+    own_pids,
+    parse_int,
+    parse_loadavg,
+    parse_proc_cgroup,
+)
 from collectors.analysis.versions import versions_in
 from collectors.base import Artifact, CollectContext, Collector, CollectorResult
 from collectors.cgroups import CGROUP_PIDS_READS, pids_limit
 from collectors.plugin import Reads
 from collectors.procscan import PROCSCAN_READS, ProcessTable, shared_scan
+from collectors.transport.base import TransportError
 
 
 class LimitsCollector(Collector):
     name = "limits"
     description = "threads vs threads-max, pid_max, ulimit -u and cgroup pids.max"
     reads = PROCSCAN_READS | CGROUP_PIDS_READS | Reads(
-        files=("/proc/sys/kernel/{threads-max,pid_max}", "/proc/loadavg"))
+        files=("/proc/sys/kernel/{threads-max,pid_max}", "/proc/loadavg", "/proc/self"),
+        notes=("/proc/self: which processes are the capture's own (left out of top)",))
     timeout = 8.0
 
     async def collect(self, ctx: CollectContext, result: CollectorResult) -> None:
         s = ctx.session
-        kernel, table = await asyncio.gather(
+        kernel, table, me = await asyncio.gather(
             s.read_files(
                 ["/proc/sys/kernel/threads-max", "/proc/sys/kernel/pid_max", "/proc/loadavg"]
             ),
             shared_scan(ctx),
+            _self_pid(ctx),
         )
         load = parse_loadavg(kernel["/proc/loadavg"])
         summary = LimitsSummary(
@@ -37,6 +46,7 @@ class LimitsCollector(Collector):
             visible_threads=sum(p.threads for p in table.procs.values()),
             processes=len(table.procs),
             vanished=table.vanished,
+            own_pids=own_pids(me, table.procs),
         )
         # cgroups of the processes we looked at closely, each read once
         cg_of: dict[int, str] = {}
@@ -60,7 +70,8 @@ class LimitsCollector(Collector):
         summary.cgroups = sorted(by_path.values(), key=lambda c: c.path)
 
         top_n = ctx.thresholds.host.top_consumers
-        for p in table.by_threads()[:top_n]:
+        own = set(summary.own_pids)
+        for p in [p for p in table.by_threads() if p.pid not in own][:top_n]:
             summary.top.append(ProcessInfo(
                 pid=p.pid, name=p.name, user=table.user(p.uid), uid=p.uid,
                 threads=p.threads, cmdline=table.cmdlines.get(p.pid, ""),
@@ -94,6 +105,15 @@ class LimitsCollector(Collector):
         ))
         if table.vanished:
             result.warnings.append(f"{table.vanished} processes exited while /proc was read")
+
+
+async def _self_pid(ctx: CollectContext) -> int | None:
+    """The pid of the process reading the host's /proc for us (over SFTP: our
+    sftp-server)."""
+    try:
+        return int((await ctx.session.readlink("/proc/self")).rsplit("/", 1)[-1])
+    except (TransportError, ValueError):
+        return None
 
 
 def _threads_tsv(table: ProcessTable, cg_of: dict[int, str]) -> str:

@@ -141,7 +141,7 @@ def _report(outcomes: list[CaptureOutcome], as_json: bool, brief: bool) -> None:
     views = [o.snapshot for o in outcomes if o.snapshot]
     fleet = None
     if len(outcomes) > 1:
-        from bot.fleet import summarize
+        from collectors.analysis.fleet import summarize
 
         fleet = summarize(views)
     if as_json:

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.diff import SnapshotDiff
 from bot.redact import redact
 from bot.render.keyfacts import key_facts
 from bot.render.text import safe_text
 from bot.render.verdict import SAFE as SAVED
 from bot.render.verdict import verdict
 from bot.store.views import SnapshotSummary, SnapshotView
+from collectors.analysis.diff import SnapshotDiff
 from collectors.analysis.findings import (
     Block,
     CodeBlock,
@@ -428,7 +428,8 @@ def _num(x: float | int | None) -> str:
 
 
 def diff_message(d: SnapshotDiff) -> Message:
-    """What changed between two snapshots (bot/diff.py), as `hostsnap diff` shows it."""
+    """What changed between two snapshots (collectors/analysis/diff.py), as `hostsnap diff`
+    shows it."""
     blocks = [section(f":left_right_arrow: *Compare* {esc(d.host_older)} `{d.older}` → "
                       f"{esc(d.host_newer)} `{d.newer}` ({d.seconds_apart:.0f}s apart)")]
     if d.notes:

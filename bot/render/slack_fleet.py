@@ -1,5 +1,5 @@
 """Block Kit for a capture of several hosts: one message in the channel that
-follows every host's capture, then says which hosts stand out (bot/fleet.py).
+follows every host's capture, then says which hosts stand out (collectors/analysis/fleet.py).
 Each host's own summary, with its buttons, is in that message's thread."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from bot.fleet import MIN_GROUP, FleetSummary
 from bot.redact import redact
 from bot.render.slack import (
     MAX_BLOCKS,
@@ -22,6 +21,7 @@ from bot.render.slack import (
     table_text,
 )
 from collectors.analysis.findings import fmt_int
+from collectors.analysis.fleet import MIN_GROUP, FleetSummary
 
 #: hosts named one by one in the progress message; the rest are counted
 PROGRESS_HOSTS = 40

@@ -26,10 +26,10 @@ from collectors.analysis.findings import (
 
 if TYPE_CHECKING:  # annotations only: `hostsnap analyze` imports this module, not them
     from bot.alerts.views import AlertView
-    from bot.diff import SnapshotDiff
-    from bot.fleet import FleetSummary
     from bot.snapshots.views import Reanalyzed
     from bot.store.views import SnapshotSummary, SnapshotView
+    from collectors.analysis.diff import SnapshotDiff
+    from collectors.analysis.fleet import FleetSummary
 
 SEV_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 STATUS_STYLE = {"complete": "green", "ok": "green", "partial": "yellow", "failed": "red",

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.capture.recovery import interrupt_if_orphaned
-from bot.diff import SnapshotDiff, diff_snapshots
 from bot.redact import redact_bytes
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import ArtifactView, SnapshotSummary, SnapshotView
+from collectors.analysis.diff import SnapshotDiff, diff_snapshots
 
 Interface = Literal["cli", "slack", "web"]
 

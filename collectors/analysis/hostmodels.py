@@ -51,6 +51,9 @@ class LimitsSummary(BaseModel):
     process_names: dict[str, int] = Field(default_factory=dict)
     #: versioned artifacts seen in top command lines, e.g. {"push-server": "1.4.2"}
     versions: dict[str, str] = Field(default_factory=dict)
+    #: the capture's own processes on the host (our sftp-server and the sshd
+    #: above it): left out of diffs and top consumers, they are not the host's
+    own_pids: list[int] = Field(default_factory=list)
 
     @property
     def system_threads(self) -> int:

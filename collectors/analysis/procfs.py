@@ -3,6 +3,7 @@ tolerant: a malformed line is skipped, never an exception."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -60,6 +61,32 @@ def parse_status(pid: int, raw: bytes | str) -> ProcStatus | None:
         )
     except (ValueError, IndexError):
         return None
+
+
+SSHD_NAMES = ("sshd", "sshd-session")
+
+
+def own_pids(self_pid: int | None, procs: Mapping[int, ProcStatus]) -> list[int]:
+    """The capture's own footprint on the host: the process that read /proc/self
+    (over SSH our sftp-server), the sshd session processes above it, and their
+    other children (a shell kept for builtins). The sshd listener, the one sshd
+    whose parent is not an sshd, is the host's, not ours."""
+    if self_pid is None:
+        return []
+    own = [self_pid]
+    p = procs.get(self_pid)
+    for _ in range(8):  # sftp-server <- sshd user@notty <- sshd [priv] <- listener
+        parent = procs.get(p.ppid) if p else None
+        if parent is None or parent.name not in SSHD_NAMES:
+            break
+        grand = procs.get(parent.ppid)
+        if grand is None or grand.name not in SSHD_NAMES:
+            break  # `parent` is the listener
+        own.append(parent.pid)
+        p = parent
+    sessions = set(own[1:])
+    own += [q.pid for q in procs.values() if q.ppid in sessions and q.pid not in own]
+    return own
 
 
 def parse_cmdline(raw: bytes | None, limit: int = 300) -> str:

@@ -112,7 +112,7 @@ async def test_evictor_leak_dumped_through_attach_with_no_jdk_tool(host, tmp_pat
             assert jvm.alive()
 
             # a second snapshot later: `hostsnap diff` shows the evictor pool growing
-            from bot.diff import diff_snapshots
+            from collectors.analysis.diff import diff_snapshots
 
             await asyncio.sleep(1.5)
             v2 = await _capture(svc, host.name)

@@ -39,15 +39,15 @@ from bot.alerts.payloads import Alert
 from bot.cli.snapshot import ProgressView
 from bot.cli.watch import _table as watch_table
 from bot.cli_analyze import render as render_analysis
-from bot.diff import DumpChange, NumberDelta, ProcessDelta, SnapshotDiff
-from bot.fleet import FleetSummary, HostRow, Standout
 from bot.render import terminal
 from bot.render.text import SafeFormatter, safe_text
 from bot.store.models import AlertRow
 from bot.store.service import Store
 from bot.store.views import ArtifactView, CollectorView, SnapshotSummary, SnapshotView
+from collectors.analysis.diff import DumpChange, NumberDelta, ProcessDelta, SnapshotDiff
 from collectors.analysis.dumps import CountDelta, DumpAnalysis, DumpDiff, GroupDelta
 from collectors.analysis.findings import CodeBlock, Finding, Severity, TableBlock, TextBlock
+from collectors.analysis.fleet import FleetSummary, HostRow, Standout
 from collectors.base import Artifact, CollectorResult, Status
 
 EXAMPLES = 300

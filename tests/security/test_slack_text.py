@@ -20,8 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.alerts.payloads import Alert
-from bot.diff import DumpChange, NumberDelta, ProcessDelta, SnapshotDiff
-from bot.fleet import FleetSummary, HostRow, Standout
 from bot.render import slack as render
 from bot.render import slack_alerts as messages
 from bot.render.slack import Message, esc
@@ -30,8 +28,10 @@ from bot.render.slack_watch import watch_message
 from bot.settings.alerts import Route
 from bot.slack.api import _plain
 from bot.store.views import ArtifactView, CollectorView, SnapshotView
+from collectors.analysis.diff import DumpChange, NumberDelta, ProcessDelta, SnapshotDiff
 from collectors.analysis.dumps import CountDelta, DumpDiff, GroupDelta
 from collectors.analysis.findings import CodeBlock, Finding, Severity, TableBlock, TextBlock
+from collectors.analysis.fleet import FleetSummary, HostRow, Standout
 from tests.alerts.conftest import Replica, http, replicas  # noqa: F401 (fixtures)
 from tests.alerts.senders import COLLECTORS, alert_settings, am_alert, am_payload
 from tests.fakeslack import FakeSlack

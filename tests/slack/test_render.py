@@ -165,7 +165,7 @@ def test_chunks_never_exceed_the_limit() -> None:
 
 
 def test_diff_fits_one_message() -> None:
-    from bot.diff import DumpChange, NumberDelta, SnapshotDiff
+    from collectors.analysis.diff import DumpChange, NumberDelta, SnapshotDiff
     from collectors.analysis.dumps import CountDelta, DumpDiff, GroupDelta
 
     dd = DumpDiff(kind="jvm", total_before=600, total_after=30000, delta=29400, states=[],

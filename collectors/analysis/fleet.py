@@ -7,12 +7,14 @@ within a host group, against what most of the group runs (004: stale nodes)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from statistics import median
 
 from pydantic import BaseModel, Field
 
-from bot.store.views import SnapshotView
 from collectors.analysis.findings import fmt_int
+from collectors.analysis.hostmodels import LimitsSummary, MemorySummary, NetworkSummary
+from collectors.analysis.stored import StoredSnapshot, result
 
 #: hosts of one group needed before one of them can be called an outlier
 MIN_GROUP = 3
@@ -42,20 +44,19 @@ class FleetSummary(BaseModel):
     standouts: list[Standout] = Field(default_factory=list)
 
 
-def _row(v: SnapshotView) -> HostRow:
-    lim = v.parsed.get("limits", {})
-    net = v.parsed.get("network", {})
-    mem = v.parsed.get("memory", {})
-    total = mem.get("mem_total_kb") or 0
+def _row(v: StoredSnapshot) -> HostRow:
+    lim = result(v, "limits", LimitsSummary)
+    net = result(v, "network", NetworkSummary)
+    mem = result(v, "memory", MemorySummary)
     return HostRow(
         host=v.host, group=v.host_group, snapshot_id=v.id, status=v.status,
         # threads of the processes we saw: in a container or pid namespace the
         # kernel-wide count belongs to the whole machine, not to this host
-        threads=lim.get("visible_threads") if lim else None,
-        time_wait=net.get("time_wait") if net else None,
-        mem_used_pct=round(100 * (1 - mem.get("mem_available_kb", 0) / total), 1)
-        if total else None,
-        processes=lim.get("processes") if lim else None,
+        threads=lim.visible_threads if lim else None,
+        time_wait=net.time_wait if net else None,
+        mem_used_pct=round(100 * (1 - mem.mem_available_kb / mem.mem_total_kb), 1)
+        if mem and mem.mem_total_kb else None,
+        processes=lim.processes if lim else None,
         critical=v.critical, headline=v.headline,
     )
 
@@ -79,10 +80,10 @@ def _outliers(rows: list[HostRow], attr: str, label: str, min_abs: float,
     return out
 
 
-def summarize(views: list[SnapshotView]) -> FleetSummary:
+def summarize(views: Sequence[StoredSnapshot]) -> FleetSummary:
     rows = [_row(v) for v in views]
     fs = FleetSummary(rows=rows)
-    by_group: dict[str, list[SnapshotView]] = {}
+    by_group: dict[str, list[StoredSnapshot]] = {}
     for v in views:
         by_group.setdefault(v.host_group or "(no group)", []).append(v)
     for members in by_group.values():
@@ -95,11 +96,12 @@ def summarize(views: list[SnapshotView]) -> FleetSummary:
     return fs
 
 
-def _process_differences(members: list[SnapshotView]) -> list[Standout]:
+def _process_differences(members: Sequence[StoredSnapshot]) -> list[Standout]:
     out: list[Standout] = []
     n = len(members)
-    names = {v.host: set(v.parsed.get("limits", {}).get("process_names", {})) for v in members}
-    vers = {v.host: v.parsed.get("limits", {}).get("versions", {}) for v in members}
+    lims = {v.host: result(v, "limits", LimitsSummary) for v in members}
+    names = {h: set(lim.process_names) if lim else set() for h, lim in lims.items()}
+    vers = {h: lim.versions if lim else {} for h, lim in lims.items()}
     counts: Counter[str] = Counter(p for s in names.values() for p in s)
     common = {p for p, c in counts.items() if c >= max(2, (n * 2 + 2) // 3)}
     for host, have in names.items():
