@@ -145,10 +145,10 @@ class CaptureHandlers(Handlers):
             details=details)
 
         async def capture(progress: OnProgress) -> CaptureOutcome:
-            async with self.bot.capture_slots:
-                return await self.bot.captures.capture(
-                    host, trigger="slack", actor=origin.actor, on_progress=progress,
-                    deadline=deadline)
+            # the deadline counts from the capture's start, not from the queue
+            return await self.bot.captures.capture(
+                host, trigger="slack", actor=origin.actor, on_progress=progress,
+                deadline_s=self.bot.settings.capture.deadline, queue=self.bot.capture_slots)
 
         view, error = await tracker.follow(capture, self.bot.snapshots.find)
         self.bot.metrics.inc("hostsnap_slack_captures_total",
