@@ -4,7 +4,9 @@ OOM_KILL. Pure functions of the parsed summaries."""
 
 from __future__ import annotations
 
-from collectors.analysis.findings import Finding, Severity, TableBlock, TextBlock, fmt_int
+from typing import Any
+
+from collectors.analysis.findings import Block, Finding, Severity, TableBlock, TextBlock, fmt_int
 from collectors.analysis.hostmodels import (
     LimitsSummary,
     MemorySummary,
@@ -35,69 +37,65 @@ def _top_table(procs: list[ProcessInfo]) -> TableBlock:
     )
 
 
+def _ceiling(t: HostThresholds, used: int, limit: int, subject: str, title: str, hint: str,
+             top: list[ProcessInfo], data: dict[str, Any], evidence: list[Block]
+             ) -> Finding | None:
+    """THREAD_CEILING when `used` is near `limit` (None when not): one shape for the
+    kernel's, a cgroup's and a user's ceiling."""
+    sev = _severity(used / limit, t)
+    if not sev:
+        return None
+    who = f" — top: {_who(top[0])}" if top else ""
+    return Finding(
+        rule="THREAD_CEILING", severity=sev, subject=subject, title=title + who, hint=hint,
+        evidence=evidence,
+        data={**data, "used": used, "limit": limit,
+              "top_pid": data.get("top_pid", top[0].pid if top else None)})
+
+
 def limits_findings(s: LimitsSummary, t: HostThresholds) -> list[Finding]:
     """One THREAD_CEILING per ceiling that is near: kernel threads-max, pid_max,
     a cgroup's pids.max, a user's `Max processes`."""
-    out: list[Finding] = []
-    top = s.top[:5]
-    who = f" — top: {_who(top[0])}" if top else ""
+    found: list[Finding | None] = []
     used = s.system_threads
-
     for label, ceiling in (("threads-max", s.threads_max), ("pid_max", s.pid_max)):
-        if not ceiling:
-            continue
-        sev = _severity(used / ceiling, t)
-        if sev:
-            out.append(Finding(
-                rule="THREAD_CEILING", severity=sev, subject=label,
-                title=f"{fmt_int(used)} threads of {label} {fmt_int(ceiling)}{who}",
-                hint="fork and thread creation fail host-wide at this ceiling; find the "
-                     "process that grows (top consumers) before anyone restarts",
-                evidence=[_top_table(top)],
-                data={"ceiling": label, "used": used, "limit": ceiling,
-                      "top_pid": top[0].pid if top else None},
-            ))
+        if ceiling:
+            found.append(_ceiling(
+                t, used, ceiling, label, f"{fmt_int(used)} threads of {label} "
+                f"{fmt_int(ceiling)}",
+                "fork and thread creation fail host-wide at this ceiling; find the "
+                "process that grows (top consumers) before anyone restarts",
+                s.top[:5], {"ceiling": label}, [_top_table(s.top[:5])]))
 
     by_pid = {p.pid: p for p in s.top}
     for cg in s.cgroups:
         if not cg.pids_max or cg.pids_current is None:
             continue
-        sev = _severity(cg.pids_current / cg.pids_max, t)
-        if not sev:
-            continue
         members = sorted((by_pid[p] for p in cg.top_pids if p in by_pid),
                          key=lambda p: -p.threads)
-        cg_who = f" — top: {_who(members[0])}" if members else ""
-        out.append(Finding(
-            rule="THREAD_CEILING", severity=sev, subject=f"cgroup {cg.path}",
-            title=f"cgroup {cg.path}: {fmt_int(cg.pids_current)} of pids.max "
-                  f"{fmt_int(cg.pids_max)}{cg_who}",
-            hint="every process in this cgroup (container, service) fails to fork or "
-                 "start a thread at pids.max: `OutOfMemoryError: unable to create "
-                 "native thread` although memory is free",
-            evidence=[_top_table(members[:5])] if members else [],
-            data={"ceiling": "pids.max", "cgroup": cg.path, "used": cg.pids_current,
-                  "limit": cg.pids_max, "top_pid": members[0].pid if members else None},
-        ))
+        found.append(_ceiling(
+            t, cg.pids_current, cg.pids_max, f"cgroup {cg.path}",
+            f"cgroup {cg.path}: {fmt_int(cg.pids_current)} of pids.max "
+            f"{fmt_int(cg.pids_max)}",
+            "every process in this cgroup (container, service) fails to fork or "
+            "start a thread at pids.max: `OutOfMemoryError: unable to create "
+            "native thread` although memory is free",
+            members, {"ceiling": "pids.max", "cgroup": cg.path},
+            [_top_table(members[:5])] if members else []))
 
     for u in s.users:
         if not u.nproc_limit:
             continue
-        sev = _severity(u.threads / u.nproc_limit, t)
-        if not sev:
-            continue
         top_u = by_pid.get(u.top_pid or -1)
-        u_who = f" — top: {_who(top_u)}" if top_u else ""
-        out.append(Finding(
-            rule="THREAD_CEILING", severity=sev, subject=f"user {u.user}",
-            title=f"user {u.user}: {fmt_int(u.threads)} threads of Max processes "
-                  f"(ulimit -u) {fmt_int(u.nproc_limit)}{u_who}",
-            hint="RLIMIT_NPROC counts every thread of every process of this user: one "
-                 "leaking JVM starves the user's other services",
-            data={"ceiling": "nproc", "user": u.user, "used": u.threads,
-                  "limit": u.nproc_limit, "top_pid": u.top_pid},
-        ))
-    return out
+        found.append(_ceiling(
+            t, u.threads, u.nproc_limit, f"user {u.user}",
+            f"user {u.user}: {fmt_int(u.threads)} threads of Max processes "
+            f"(ulimit -u) {fmt_int(u.nproc_limit)}",
+            "RLIMIT_NPROC counts every thread of every process of this user: one "
+            "leaking JVM starves the user's other services",
+            [top_u] if top_u else [], {"ceiling": "nproc", "user": u.user,
+                                        "top_pid": u.top_pid}, []))
+    return [f for f in found if f]
 
 
 def ago(seconds: float) -> str:
