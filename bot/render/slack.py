@@ -27,7 +27,7 @@ from bot.redact import redact
 from bot.render.keyfacts import key_facts
 from bot.render.text import safe_text
 from bot.render.verdict import SAFE as SAVED
-from bot.render.verdict import verdict
+from bot.render.verdict import TRY, verdict
 from bot.store.views import SnapshotSummary, SnapshotView
 from collectors.analysis.diff import SnapshotDiff
 from collectors.analysis.findings import (
@@ -269,7 +269,8 @@ def summary_message(v: SnapshotView, *, requested_by: str = "", warm: bool = Fal
     elif v.status == "failed":
         blocks.append(section(
             f":x: Could not capture *{esc(v.host)}*: {esc(redact(v.error or 'unknown error'))}"
-            "\nNothing was saved — check access with `hostsnap hosts`, then capture again."))
+            + ("\nNothing was saved." if vd.cannot_start_session else
+               "\nNothing was saved — check access with `hostsnap hosts`, then capture again.")))
     facts = key_facts(v)  # always the first numbers, with or without a finding
     if facts:
         blocks.append(context(" · ".join(esc(f) for f in facts)))
@@ -284,15 +285,23 @@ def summary_message(v: SnapshotView, *, requested_by: str = "", warm: bool = Fal
     if not findings and v.status in ("complete", "partial"):
         blocks.append(section(":large_green_circle: No findings: no ceiling near, "
                               "no OOM kill, no TIME_WAIT pile-up."))
-    if vd.missing:
+    if vd.missing and v.status != "failed":  # failed: "Nothing was saved" says it
         blocks.append(context(":warning: missing: " + "; ".join(
             f"{esc(m.collector)} — {esc(redact(m.why))}" for m in vd.missing)))
     if saved:
         blocks.append(section(f":floppy_disk: *{SAVED}*"))
     elif v.status != "failed":  # failed says "Nothing was saved" above
-        blocks.append(section(f":warning: *{esc(vd.headline)}*" + "".join(
-            f"\n• {esc(a)}" for a in vd.advice("slack"))))
-    blocks.append(snapshot_buttons(v))
+        advice = vd.advice("slack")
+        blocks.append(section(f":warning: *{esc(vd.headline)}*"
+                              + (f"\n{TRY}" if advice else "")
+                              + "".join(f"\n• {esc(a)}" for a in advice)))
+    if v.status != "failed":
+        blocks.append(snapshot_buttons(v))
+    elif not vd.cannot_start_session:  # nothing saved: no details, files or comparison
+        blocks.append({"type": "actions", "block_id": f"snapshot:{v.id}", "elements": [
+            button("Capture again", CAPTURE_AGAIN, v.id)]})
+    # a host that cannot start a session: no button can work (a new capture or a
+    # watch needs a new session too); the text says what to do instead
     who = f"requested by <@{requested_by}> · " if requested_by else ""
     how = "captured through a warm session · " if warm else ""
     blocks.append(context(f"{who}{how}{_when(v.created_at)} · `/snapshot show {v.id}`"))

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from bot.render.keyfacts import key_facts
 from bot.render.text import assemble, cell, text
-from bot.render.verdict import verdict
+from bot.render.verdict import TRY, verdict
 from collectors.analysis.findings import (
     Block,
     CodeBlock,
@@ -99,7 +99,7 @@ def print_snapshot(console: Console, v: SnapshotView, *, evidence: bool = True) 
         cell(v.host, "bold"), "  snapshot ", cell(v.id, "bold"), "  ", _status(v.status),
         f"{dur}  {v.created_at:%Y-%m-%d %H:%M:%S %Z}"))
     vd = verdict(v)
-    for m in vd.missing:
+    for m in vd.missing if v.status != "failed" else []:  # failed: nothing saved at all
         console.print(assemble("  ", ("missing", "yellow"), " ", m.collector, " — ", m.why))
     if v.error:
         console.print(assemble("  ", cell(v.error, "red")))
@@ -112,6 +112,8 @@ def print_snapshot(console: Console, v: SnapshotView, *, evidence: bool = True) 
                                cell(v.id, "dim"), ("` for details.", "dim")))
     else:
         console.print(cell(vd.headline, "bold red" if not vd.running else "cyan"))
+        if vd.advice("cli"):
+            console.print(TRY)
         for a in vd.advice("cli"):
             console.print(assemble("  → ", a))
 

@@ -17,8 +17,11 @@ if TYPE_CHECKING:  # annotations only: `hostsnap analyze` imports the terminal r
     from bot.store.views import SnapshotView
 
 SAFE = "Evidence saved — safe to restart."
-UNSAFE = "Evidence incomplete — hold the restart if you can; still worth trying:"
-NOTHING = "Nothing was saved — hold the restart if you can; still worth trying:"
+#: in the error of a capture whose host could not fork a session (collectors/transport/ssh.py)
+CANNOT_START = "accepts connections but cannot start a session"
+UNSAFE = "Evidence incomplete — hold the restart if you can."
+NOTHING = "Nothing was saved — hold the restart if you can."
+TRY = "Still worth trying before a restart:"
 DONE_STATUSES = ("ok", "skipped")
 Surface = Literal["cli", "slack", "web"]
 
@@ -38,6 +41,9 @@ class Verdict:
     #: pids of JVMs seen on the host (for a manual `kill -QUIT`), when known
     jvm_pids: list[int] = field(default_factory=list)
     running: bool = False
+    #: the host took the TCP connection but could not start a session (sshd
+    #: could not fork): capturing again cannot work until threads are freed
+    cannot_start_session: bool = False
 
     def advice(self, surface: Surface = "cli") -> list[str]:
         """What is still worth trying before a restart (empty when safe)."""
@@ -58,9 +64,8 @@ class Verdict:
 def _why_absent(v: SnapshotView) -> str:
     if v.status == "interrupted":
         return "never reported: the capture was interrupted"
-    if v.status == "failed":
-        return f"never ran: the capture failed ({v.error})" if v.error else \
-            "never ran: the capture failed"
+    if v.status == "failed":  # its error is shown once, beside the verdict
+        return "never ran: the capture failed"
     if v.status == "running":
         return "not reported yet: the capture is running"
     return "never reported"
@@ -107,4 +112,5 @@ def verdict(v: SnapshotView) -> Verdict:
     else:
         headline = UNSAFE
     return Verdict(safe=safe, headline=headline, missing=missing, host=v.host,
-                   jvm_pids=_jvm_pids(v), running=running)
+                   jvm_pids=_jvm_pids(v), running=running,
+                   cannot_start_session=CANNOT_START in (v.error or ""))

@@ -32,6 +32,12 @@ class TransportError(Exception):
     """The host could not be reached or refused us; the message is for users."""
 
 
+class CannotStartSession(TransportError):
+    """The host accepted the TCP connection (and maybe sent its SSH banner),
+    then closed it before a session opened: sshd could not fork — the host is
+    most likely at its process/thread ceiling. Not a network or access fault."""
+
+
 class PathGone(Exception):
     """A path vanished or is unreadable (a process exited while /proc was read)."""
 

@@ -15,6 +15,7 @@ import asyncssh
 from collectors.transport.base import (
     CHUNK,
     DEFAULT_READ_LIMIT,
+    CannotStartSession,
     CommandResult,
     HostSession,
     PathGone,
@@ -49,6 +50,20 @@ class AuthError(TransportError):
     pass
 
 
+#: the host hung up on an open TCP connection (ECONNRESET, EOF, a refused
+#: channel): what sshd does when it cannot fork the process for a session
+_CLOSED_BY_HOST = (ConnectionResetError, BrokenPipeError, asyncssh.ConnectionLost,
+                   asyncssh.ChannelOpenError)
+
+
+def _cannot_start(target: SSHTarget, how: str) -> CannotStartSession:
+    return CannotStartSession(
+        f"{target.name}: {target.address}:{target.port} accepts connections but cannot start "
+        f"a session ({how}) — it is probably at its process/thread ceiling (sshd cannot "
+        f"fork). Keep a warm session next time: `hostsnap watch {target.name}` or "
+        f"`/snapshot watch {target.name}`")
+
+
 class _HostKeyClient(asyncssh.SSHClient):
     """Sees the key a host presents (for the message) and lets a key that is not
     in the file through only on a policy's first use."""
@@ -57,6 +72,11 @@ class _HostKeyClient(asyncssh.SSHClient):
         self.policy = policy
         self.seen: asyncssh.SSHKey | None = None
         self.ca_seen: asyncssh.SSHKey | None = None
+        #: set once TCP is up: a reset after that is the host, not the network
+        self.conn: asyncssh.SSHClientConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self.conn = conn
 
     def validate_host_public_key(self, host: str, addr: str, port: int,
                                  key: asyncssh.SSHKey) -> bool:
@@ -150,6 +170,12 @@ class SSHSession(HostSession):
                             f"{', '.join(target.key_files) or '(agent)'}: {e}") from e
         except (TimeoutError, OSError, asyncssh.Error) as e:
             reason = getattr(e, "reason", None) or str(e) or type(e).__name__
+            if client.conn is not None and isinstance(e, _CLOSED_BY_HOST):
+                banner = client.conn.get_extra_info("server_version")
+                raise _cannot_start(target, "SSH banner received, then closed before the "
+                                    f"session opened: {reason}" if banner else
+                                    f"TCP accepted, then closed before the SSH banner: "
+                                    f"{reason}") from e
             raise TransportError(
                 f"{target.name}: cannot reach {target.address}:{target.port}: {reason}"
             ) from e
@@ -157,10 +183,8 @@ class SSHSession(HostSession):
             sftp = await RawSFTP.start(conn)
         except (asyncssh.Error, OSError, TimeoutError) as e:
             conn.close()
-            raise TransportError(
-                f"{target.name}: SFTP session refused ({e}); the host may be out of "
-                f"processes (sshd cannot fork) — keep a warm session with `hostsnap watch`"
-            ) from e
+            raise _cannot_start(target, f"logged in, then the SFTP session was refused: "
+                                        f"{e}") from e
         session = cls(target, conn, sftp, jump)
         key = conn.get_server_host_key()
         if policy.first_use and key is not None and key == client.seen:
