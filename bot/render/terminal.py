@@ -239,32 +239,34 @@ def print_diff(console: Console, d: SnapshotDiff) -> None:
 def runtime_tables(v: SnapshotView) -> list[Table]:
     """What the runtime collectors saw: each JVM dump with the way it was taken
     and why, and the containers with their limits."""
+    from collectors.analysis.containers import ContainersSummary
     from collectors.analysis.findings import fmt_int
+    from collectors.analysis.results import JvmResult
+    from collectors.analysis.stored import result
 
     tables: list[Table] = []
-    jvms = (v.parsed.get("jvm") or {}).get("jvms") or []
-    if jvms:
+    jvm = result(v, "jvm", JvmResult)
+    if jvm and jvm.jvms:
         t = _table("pid", "user", "threads", "JDK", "dumps: how", "why (first dump)",
                    title="JVMs", title_justify="left")
-        for j in jvms:
-            dumps = j.get("dumps") or []
-            how = (cell(", ".join(str(d["method"]) for d in dumps)) if dumps
-                   else cell(j.get("error", ""), "red"))
-            t.add_row(cell(j["pid"]), cell(j.get("user", "")), fmt_int(j.get("threads", 0)),
-                      cell(j.get("jdk", "")), how, cell(dumps[0]["why"] if dumps else ""))
+        for j in jvm.jvms:
+            how = (cell(", ".join(d.method for d in j.dumps)) if j.dumps
+                   else cell(j.error or "", "red"))
+            t.add_row(cell(j.pid), cell(j.user), fmt_int(j.threads), cell(j.jdk or ""), how,
+                      cell(j.dumps[0].why if j.dumps else ""))
         tables.append(t)
-    containers = (v.parsed.get("docker") or {}).get("containers") or []
-    if containers:
+    docker = result(v, "docker", ContainersSummary)
+    if docker and docker.containers:
         t = _table("container", "state", "memory / limit", "pids / limit", "restarts",
                    title="containers", title_justify="left")
 
         def mb(x: int | None) -> str:
             return "none" if x is None else f"{x / 2**20:.0f} MiB"
 
-        for c in containers:
-            t.add_row(cell(c["name"]), cell(c.get("state", "")),
-                      f"{mb(c.get('memory_usage'))} / {mb(c.get('memory_limit'))}",
-                      cell(f"{c.get('pids_current') or '?'} / {c.get('pids_limit') or 'none'}"),
-                      cell(c.get("restart_count", 0)))
+        for c in docker.containers:
+            t.add_row(cell(c.name), cell(c.state),
+                      f"{mb(c.memory_usage)} / {mb(c.memory_limit)}",
+                      cell(f"{c.pids_current or '?'} / {c.pids_limit or 'none'}"),
+                      cell(c.restart_count))
         tables.append(t)
     return tables

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from collectors.analysis.findings import Finding
 from collectors.analysis.stage import typed
@@ -38,6 +38,10 @@ class StoredSnapshot(Protocol):
 
 
 def result(s: StoredSnapshot, collector: str, model: type[M]) -> M | None:
-    """The collector's typed result (None when it did not run or stored nothing)."""
-    r = typed(collector, s.parsed.get(collector))
+    """The collector's typed result (None when it did not run, stored nothing,
+    or stored what today's model cannot read: a view is never refused for it)."""
+    try:
+        r = typed(collector, s.parsed.get(collector))
+    except ValidationError:
+        return None
     return r if isinstance(r, model) else None

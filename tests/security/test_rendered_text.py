@@ -128,10 +128,11 @@ def views(draw: st.DrawFn) -> tuple[SnapshotView, list[str], list[str]]:
         artifacts=[ArtifactView(name=s[11], collector="jvm", size=1, stored_size=1,
                                 sha256=s[12])],
         finding_list=[f],
+        # as the typed results are stored (JvmResult, ContainersSummary): a pid is a number
         parsed={"jvm": {"jvms": [
-            {"pid": s[13], "user": s[14], "threads": 3, "jdk": s[15],
+            {"pid": 1, "user": s[14], "threads": 3, "jdk": s[15],
              "dumps": [{"method": s[2], "why": s[3]}]},
-            {"pid": 2, "user": "u", "error": s[4]}]},
+            {"pid": 2, "user": s[13], "error": s[4]}]},
             "docker": {"containers": [{"name": s[5], "state": s[6]}]}})
     return v, [*s[:4], *s[5:12], *s[13:16], s[12][:16], v.status, v.headline[:80], *one], multi
 
