@@ -70,11 +70,14 @@ def own_pids(self_pid: int | None, procs: Mapping[int, ProcStatus]) -> list[int]
     """The capture's own footprint on the host: the process that read /proc/self
     (over SSH our sftp-server), the sshd session processes above it, and their
     other children (a shell kept for builtins). The sshd listener, the one sshd
-    whose parent is not an sshd, is the host's, not ours."""
-    if self_pid is None:
+    whose parent is not an sshd, is the host's, not ours. Run locally (no sshd
+    above the reader) there is none: hostsnap's own process may be the one
+    to look at (the bot capturing its own machine)."""
+    p = procs.get(self_pid) if self_pid is not None else None
+    if p is None or p.name not in ("sftp-server", *SSHD_NAMES) or \
+            (parent := procs.get(p.ppid)) is None or parent.name not in SSHD_NAMES:
         return []
-    own = [self_pid]
-    p = procs.get(self_pid)
+    own = [p.pid]
     for _ in range(8):  # sftp-server <- sshd user@notty <- sshd [priv] <- listener
         parent = procs.get(p.ppid) if p else None
         if parent is None or parent.name not in SSHD_NAMES:

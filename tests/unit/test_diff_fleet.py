@@ -67,6 +67,7 @@ def test_own_pids_climb_to_the_listener_not_past_it() -> None:
         p(300, "sshd", 100), p(301, "sshd", 300), p(302, "bash", 301),  # someone else's
     ]}
     assert sorted(own_pids(202, procs)) == [200, 201, 202, 203]
-    # run locally (no sshd above): only the process itself
-    assert own_pids(302, {302: p(302, "python3", 1)}) == [302]
+    # run locally (no sshd above the reader): nothing is ours, hostsnap itself may matter
+    assert own_pids(302, {302: p(302, "python3", 1)}) == []
+    assert own_pids(302, procs) == []  # someone's login shell under sshd: not ours either
     assert own_pids(None, procs) == []
