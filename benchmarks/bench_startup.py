@@ -67,6 +67,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--procs", type=int, default=300)
+    ap.add_argument("--checkout", type=Path,
+                    help="time the hostsnap of another source tree (e.g. an older commit "
+                         "from `git archive`) with this venv")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="hostsnap-startup-"))
     lab = Lab(tmp / "lab")
@@ -75,10 +78,15 @@ def main() -> None:
         host = lab.add_host("start-00")
         cfg = write_config(tmp / "hostsnap.toml", [host], db_url=f"sqlite:///{tmp}/hs.db")
         env = _env(cfg)
+        program = [HOSTSNAP]
+        if args.checkout:
+            program = [sys.executable, "-c", f"import sys; sys.argv[0] = 'hostsnap'; "
+                       f"sys.path.insert(0, {str(args.checkout.resolve())!r}); "
+                       "from bot.entry import main; main()"]
         python = [sys.executable, "-c", "pass"]
 
         def hostsnap(*argv: str) -> Callable[[], float]:
-            return lambda: _timed([HOSTSNAP, *argv], env)
+            return lambda: _timed([*program, *argv], env)
 
         print(f"whole processes, median (min-max) of {args.runs}, in alternating pairs")
         bare, helps, _ = pairs(args.runs, lambda: _timed(python), hostsnap("--help"))
@@ -90,7 +98,7 @@ def main() -> None:
         keep = spawn_procs(host, args.procs)  # after localhost: they run on this kernel too
         files = files_hostsnap_reads(host)
         cli = hostsnap("snapshot", "--json", "--collectors", ",".join(HOST_COLLECTORS), host.name)
-        out = subprocess.run([HOSTSNAP, "snapshot", "--json", "--collectors",
+        out = subprocess.run([*program, "snapshot", "--json", "--collectors",
                               ",".join(HOST_COLLECTORS), host.name],
                              env=env, capture_output=True, text=True, timeout=60)
         assert json.loads(out.stdout)["snapshots"][0]["status"] == "complete", out.stderr
