@@ -27,7 +27,7 @@ from bot.render.slack import (
 from bot.settings.slack import SlackSettings
 from bot.slack.api import SlackApi, SlackRejected, SlackUnavailable, Upload
 from bot.slack.live import GONE, LiveMessage
-from bot.slack.posts import DONE, PENDING, Post, Posts
+from bot.slack.posts import AWAITING, DONE, PENDING, Post, Posts
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import SnapshotView
 
@@ -54,6 +54,12 @@ class Delivery:
         """Summary, then details in the thread. None when Slack has it.
         `warm`: captured through a warm session (said in the summary)."""
         msg = summary_message(view, requested_by=post.requested_by, warm=warm)
+        if live is not None and live.waiting_for_thread:
+            # its thread (the fleet's message) is not up yet: queued, not posted
+            # at the top of the channel; Posts.adopt releases it
+            live.abandon()
+            await self.posts.update(post.id, state=AWAITING)
+            return Undelivered("waiting for its thread", later=True)
         ts = post.ts
         try:
             if live is not None:

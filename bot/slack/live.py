@@ -28,10 +28,15 @@ GONE = "message_not_found"
 
 class LiveMessage:
     def __init__(self, api: SlackApi, channel: str, thread_ts: str | None, interval: float,
-                 on_posted: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 on_posted: Callable[[str], Awaitable[None]] | None = None, *,
+                 thread: asyncio.Future[str] | None = None) -> None:
+        """`thread`: the ts of a thread not posted yet (a fleet's message
+        waiting for its turn in the channel); the message waits for it and
+        never goes to the top of the channel instead."""
         self.api = api
         self.channel = channel
         self.thread_ts = thread_ts
+        self._thread = thread
         self.interval = interval
         self.on_posted = on_posted
         self.ts: str | None = None
@@ -46,7 +51,19 @@ class LiveMessage:
         """Post the first message in the background: the capture does not wait."""
         self._posting = asyncio.create_task(self._post(msg), name="slack-post")
 
+    @property
+    def waiting_for_thread(self) -> bool:
+        return self._thread is not None and not self._thread.done()
+
+    def abandon(self) -> None:
+        """Stop waiting for the thread: the final state is queued instead."""
+        for t in (self._posting, self._flusher):
+            if t is not None and not t.done():
+                t.cancel()
+
     async def _post(self, msg: Message) -> None:
+        if self._thread is not None:
+            self.thread_ts = await asyncio.shield(self._thread)
         try:
             self.ts = await self.api.post(self.channel, msg, thread_ts=self.thread_ts)
             self._last_sent = time.monotonic()

@@ -21,6 +21,9 @@ RUNNING = "running"  # the message shows progress; the capture runs in some proc
 PENDING = "pending"  # Slack has not got the snapshot's final state yet
 DELIVERING = "delivering"  # a replica claimed the pending post and is delivering it
 DONE = "done"
+#: the message belongs in a thread (a fleet's) that is not posted yet: never
+#: delivered at the top of the channel; `adopt` moves it to PENDING
+AWAITING = "awaiting_thread"
 #: a claim older than this belongs to a replica that died while delivering
 CLAIM_LEASE = timedelta(minutes=2)
 
@@ -53,11 +56,11 @@ class Posts:
 
     async def create(self, snapshot_id: str, channel: str, *, ts: str | None,
                      thread_ts: str | None, requested_by: str,
-                     details_posted: bool = False) -> Post:
+                     details_posted: bool = False, state: str = RUNNING) -> Post:
         """details_posted=True: the details are never posted by themselves."""
         t = _now()
         row = SlackPostRow(snapshot_id=snapshot_id, channel=channel, ts=ts, thread_ts=thread_ts,
-                           state=RUNNING, details_posted=details_posted,
+                           state=state, details_posted=details_posted,
                            requested_by=requested_by,
                            created_at=t, updated_at=t, attempts=0)
         async with self.store.sessions.begin() as s:
@@ -71,10 +74,12 @@ class Posts:
 
     async def update(self, post_id: int, *, ts: str | None = None, state: str | None = None,
                      details_posted: bool | None = None, error: str | None = None,
-                     attempt: bool = False) -> None:
+                     attempt: bool = False, thread_ts: str | None = None) -> None:
         values: dict[str, object] = {"updated_at": _now()}
         if ts is not None:
             values["ts"] = ts
+        if thread_ts is not None:
+            values["thread_ts"] = thread_ts
         if state is not None:
             values["state"] = state
         if details_posted is not None:
@@ -124,6 +129,18 @@ class Posts:
                 .where(SlackPostRow.state == RUNNING, SlackPostRow.snapshot_id.in_(
                     select(SnapshotRow.id).where(SnapshotRow.status != "running")))
                 .values(state=PENDING, updated_at=_now()))
+            return int(getattr(res, "rowcount", 0) or 0)
+
+    async def adopt(self, snapshot_ids: list[str], channel: str, thread_ts: str) -> int:
+        """The thread these posts waited for is up: deliver them into it."""
+        if not snapshot_ids:
+            return 0
+        async with self.store.sessions.begin() as s:
+            res = await s.execute(
+                update(SlackPostRow)
+                .where(SlackPostRow.state == AWAITING, SlackPostRow.channel == channel,
+                       SlackPostRow.snapshot_id.in_(snapshot_ids))
+                .values(state=PENDING, thread_ts=thread_ts, updated_at=_now()))
             return int(getattr(res, "rowcount", 0) or 0)
 
     async def count(self, state: str) -> int:

@@ -12,7 +12,7 @@ from bot.capture.progress import CaptureOutcome, OnProgress, ProgressEvent
 from bot.render.slack import Message
 from bot.slack.api import SlackApi
 from bot.slack.live import LiveMessage
-from bot.slack.posts import PENDING, Post, Posts
+from bot.slack.posts import AWAITING, PENDING, RUNNING, Post, Posts
 from bot.store.views import SnapshotView
 
 #: (collector states, snapshot id, host state) -> the progress message
@@ -23,7 +23,8 @@ class CaptureTracker:
     def __init__(self, api: SlackApi, posts: Posts, channel: str, thread_ts: str | None,
                  interval: float, collectors: list[str], render: RenderProgress, *,
                  requested_by: str = "", details: bool = True,
-                 on_snapshot: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 on_snapshot: Callable[[str], Awaitable[None]] | None = None,
+                 thread: asyncio.Future[str] | None = None) -> None:
         self.posts = posts
         self.channel = channel
         self.thread_ts = thread_ts
@@ -38,7 +39,8 @@ class CaptureTracker:
         #: the capture runs through a warm session (a host refusing new logins)
         self.warm = False
         self._lock = asyncio.Lock()  # the first event and the first post race to write the row
-        self.live = LiveMessage(api, channel, thread_ts, interval, on_posted=self._remember)
+        self.live = LiveMessage(api, channel, thread_ts, interval, on_posted=self._remember,
+                                thread=thread)
         self.live.start(render(self.states, None, "connecting"))
 
     @property
@@ -48,14 +50,17 @@ class CaptureTracker:
     async def _remember(self, ts: str) -> None:
         async with self._lock:
             if self.post is not None and self.post.ts is None:
-                await self.posts.update(self.post.id, ts=ts)
+                await self.posts.update(self.post.id, ts=ts, thread_ts=self.live.thread_ts,
+                                        state=RUNNING if self.post.state == AWAITING else None)
 
     async def track(self, snapshot_id: str) -> Post:
         async with self._lock:
             if self.post is None:
                 self.post = await self.posts.create(
-                    snapshot_id, self.channel, ts=self.live.ts, thread_ts=self.thread_ts,
-                    requested_by=self.requested_by, details_posted=not self.details)
+                    snapshot_id, self.channel, ts=self.live.ts, thread_ts=self.live.thread_ts,
+                    requested_by=self.requested_by, details_posted=not self.details,
+                    state=AWAITING if self.live.ts is None and self.live.waiting_for_thread
+                    else RUNNING)
                 if self.on_snapshot is not None:
                     await self.on_snapshot(snapshot_id)
             return self.post
@@ -80,7 +85,7 @@ class CaptureTracker:
         try:
             outcome = await capture(self.on_progress)
         except asyncio.CancelledError:
-            if self.post is not None:
+            if self.post is not None and not self.live.waiting_for_thread:
                 await asyncio.shield(self.posts.update(self.post.id, state=PENDING))
             raise
         view = outcome.snapshot

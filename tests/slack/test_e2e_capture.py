@@ -80,9 +80,10 @@ async def test_signature_is_checked(bot, fake: FakeSlack) -> None:
 async def test_help_and_empty_command(bot, fake: FakeSlack) -> None:
     await fake.command("help")
     await bot.idle()
-    (m,) = fake.top_level()
-    assert "`/snapshot list [HOST]`" in m.all_text
-    assert "`@hostsnap show ID`" in m.all_text
+    assert not fake.top_level()  # told to the asker only (issue 16)
+    (m,) = fake.ephemerals_for("U1")
+    assert "`/snapshot list [HOST]`" in m
+    assert "`@hostsnap show ID`" in m
 
 
 async def test_metrics_and_health(bot, fake: FakeSlack) -> None:
@@ -98,7 +99,7 @@ async def test_metrics_and_health(bot, fake: FakeSlack) -> None:
     assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert 'hostsnap_slack_requests_total{kind="command"} 1' in body
     assert 'hostsnap_slack_ack_seconds_count{mode="http"} 1' in body
-    assert 'hostsnap_slack_api_calls_total{method="chat.postMessage",outcome="ok"} 1' in body
+    assert 'hostsnap_slack_api_calls_total{method="chat.postEphemeral",outcome="ok"} 1' in body
     await bot.store.engine.dispose()  # the next request opens a fresh connection: still ok
     async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
         assert r.status == 200
@@ -153,8 +154,9 @@ async def test_several_hosts_one_channel_message_and_a_thread(bot_factory, fake:
 
 async def test_several_hosts_when_slack_is_down_at_first(bot_factory,
                                                         fake: FakeSlack) -> None:
-    """The channel message cannot be posted: the hosts' messages go to the top
-    of the channel, as for one host, and nothing is lost."""
+    """The channel message cannot be posted at first: the hosts' summaries wait
+    for it (queued in slack_posts), then go in its thread; nothing is lost and
+    nothing lands at the top of the channel."""
     dead = HostEntry(name="dead-01", address="127.0.0.1", port=1, group="dead")
     bot = await bot_factory(settings={"hosts": [dead],
                                       "ssh": SSHSettings(retries=0, connect_timeout=2)})
@@ -162,14 +164,16 @@ async def test_several_hosts_when_slack_is_down_at_first(bot_factory,
     await fake.command("localhost dead-01", channel="C1")
     await fake.wait_for(lambda: fake.calls_of("chat.postMessage", status=0), 5,
                         "a dropped post")
-    await asyncio.sleep(2.5)  # past the wait for the channel message
+    await asyncio.sleep(2.5)  # before: past the 2 s wait, the hosts went to the top
     fake.outage(False)
-    msg, sid = await summary_of(fake, host="localhost", channel="C1", timeout=30)
-    failed, _ = await summary_of(fake, host="dead-01", channel="C1", timeout=30)
-    await bot.idle()
-    assert msg.thread_ts is None and failed.thread_ts is None
-    assert "Evidence saved — safe to restart." in msg.all_text
-    assert (await bot.store.get_snapshot(sid)).status == "complete"
-    # the fleet table still arrives once Slack is back
+    # the fleet table arrives once Slack is back, then the hosts in its thread
     await fake.wait_for(lambda: any("2 hosts (localhost dead-01)* — 1 saved" in m.all_text
                                     for m in fake.top_level("C1")), 15, "the fleet summary")
+    (parent,) = fake.top_level("C1")
+    msg, sid = await summary_of(fake, host="localhost", channel="C1", thread_ts=parent.ts,
+                                timeout=30)
+    await summary_of(fake, host="dead-01", channel="C1", thread_ts=parent.ts, timeout=30)
+    await bot.idle()
+    assert fake.top_level("C1") == [parent]
+    assert "Evidence saved — safe to restart." in msg.all_text
+    assert (await bot.store.get_snapshot(sid)).status == "complete"

@@ -111,3 +111,41 @@ async def test_suggestions_closest_first_and_one_full_stop(bot_factory, fake: Fa
         "unknown host 'th11' — did you mean th1, th2, th3?",
         "unknown host 'th11' — did you mean th1, th2, th3? Nothing was captured."]
     assert not fake.top_level()
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+async def test_a_burst_of_fleet_commands_keeps_every_host_in_its_fleets_thread(
+        bot_factory, fake: FakeSlack, tmp_path, mode: str) -> None:
+    """20 `/snapshot @gN` of 3 hosts each at once, the channel paced at 2
+    messages a second after a burst of 5: the fleet messages wait for their
+    turn, the hosts' summaries wait for their fleet's message (before: after
+    2 s they went to the top of the channel)."""
+    # refused before any connection (no known_hosts file): fast, failed snapshots
+    hosts = [HostEntry(name=f"h{g}-{i}", address="127.0.0.1", port=1, group=f"g{g}",
+                       known_hosts=str(tmp_path / "none")) for g in range(20) for i in range(3)]
+    bot = await bot_factory(mode=mode, post_interval=0.5, post_burst=5,
+                            settings={"hosts": hosts})
+    t0 = time.monotonic()
+    acks = await asyncio.gather(*(fake.command(f"@g{g}", user=f"U{g}", via=mode)
+                                  for g in range(20)))
+    assert all(a.status == 200 for a in acks)
+
+    def all_in() -> bool:
+        return sum("— snapshot `" in m.all_text for m in fake.bot_messages()
+                   if m.thread_ts is not None) == 60
+
+    await fake.wait_for(all_in, 40, "60 host summaries in threads")
+    await asyncio.wait_for(bot.idle(), 30)
+    took = time.monotonic() - t0
+    top = fake.top_level()
+    assert len(top) <= 20, [m.text for m in top]
+    for g in range(20):
+        (parent,) = [m for m in top if f"(@g{g})" in m.all_text]
+        thread = fake.replies("C1", parent.ts)
+        assert sorted(n for i in range(3) for m in thread
+                      if f"*h{g}-{i}* — snapshot" in m.all_text
+                      for n in [f"h{g}-{i}"]) == [f"h{g}-{i}" for i in range(3)], g
+        assert "is in the thread" not in parent.all_text or len(thread) >= 3
+    rows = await post_rows(bot.store)
+    assert len(rows) == 60 and all(r.thread_ts for r in rows)
+    assert took < 40, took

@@ -24,8 +24,7 @@ from collectors.analysis.fleet import summarize
 
 log = logging.getLogger(__name__)
 
-#: seconds a multi-host capture waits for its channel message before the
-#: hosts' own messages go to the top of the channel instead of its thread
+#: seconds a stopping multi-host capture gives its channel message to say so
 FLEET_POST_WAIT_S = 2.0
 #: seconds a multi-host capture keeps trying to post its fleet summary
 FLEET_RETRY_S = 600.0
@@ -65,14 +64,20 @@ class CaptureHandlers(Handlers):
             return fleet_progress_message(label, states, requested_by=origin.user)
 
         live.start(progress())
-        try:  # the captures wait for the parent message only briefly
-            parent = await asyncio.wait_for(asyncio.shield(live.posted()), FLEET_POST_WAIT_S)
-        except TimeoutError:
-            parent = None
-        # Slack has no nested threads: asked in a thread, everything stays in it;
-        # the parent not posted (Slack away): each host at the top, as for one
-        thread = origin.thread_ts or parent
-        inner = replace(origin, thread_ts=thread)
+        # Slack has no nested threads: asked in a thread, everything stays in it.
+        # Else each host's message goes in the fleet message's thread, never at
+        # the top: the captures start now, their messages wait for that thread
+        # (its turn in the channel's pacing, or Slack coming back)
+        thread: asyncio.Future[str] | None = None
+        if origin.thread_ts is None:
+            thread = asyncio.get_running_loop().create_future()
+
+            async def parent_up() -> None:
+                ts = await live.posted()
+                if ts is not None and not thread.done():
+                    thread.set_result(ts)
+
+            self.bot.spawn(parent_up(), f"fleet-parent:{label}")
 
         errors: dict[str, str | None] = {}
 
@@ -83,8 +88,8 @@ class CaptureHandlers(Handlers):
                     errors[h.name] = error
                 live.show(progress())
 
-            return await self.capture_one(inner, h, deadline, on_state=seen,
-                                          details=thread is None)
+            return await self.capture_one(origin, h, deadline, on_state=seen,
+                                          details=False, thread=thread)
 
         try:
             results = await asyncio.gather(*(one(h) for h in hosts), return_exceptions=True)
@@ -119,13 +124,21 @@ class CaptureHandlers(Handlers):
         give_up = time.monotonic() + FLEET_RETRY_S
         while not await live.finish(msg):
             if time.monotonic() > give_up:
+                # the hosts' summaries stay queued (awaiting_thread in slack_posts)
                 log.warning("fleet summary of %s not posted: %s", label, live.error)
                 return
             await asyncio.sleep(self.bot.slack.retry_interval)
+        if thread is not None and live.ts is not None:
+            if not thread.done():
+                thread.set_result(live.ts)
+            # the hosts that finished before their thread was up: into it now
+            if await self.bot.posts.adopt([v.id for v in views], origin.channel, live.ts):
+                await self.bot.delivery.retry_pending()
 
     async def capture_one(self, origin: Origin, host: InventoryHost, deadline: float, *,
                           on_state: Callable[[str, str | None], None] | None = None,
-                          details: bool = True) -> SnapshotView | None:
+                          details: bool = True, thread: asyncio.Future[str] | None = None
+                          ) -> SnapshotView | None:
         """One host's message: progress, then the summary (and, with `details`,
         the details in its thread). Returns the snapshot, None if none was made."""
         names = [c.name for c in registry.resolve(self.bot.settings.capture.collectors)]
@@ -142,7 +155,7 @@ class CaptureHandlers(Handlers):
         tracker = CaptureTracker(
             self.bot.api, self.bot.posts, origin.channel, origin.thread_ts,
             self.bot.slack.update_interval, names, render_progress, requested_by=origin.user,
-            details=details)
+            details=details, thread=thread)
 
         async def capture(progress: OnProgress) -> CaptureOutcome:
             # the deadline counts from the capture's start, not from the queue
@@ -156,6 +169,9 @@ class CaptureHandlers(Handlers):
         if view is None:  # could not even start: nothing stored, nothing to retry
             if on_state is not None:
                 on_state("failed", error)
+            if tracker.live.waiting_for_thread:  # the fleet's summary says it
+                tracker.live.abandon()
+                return None
             try:
                 await tracker.live.finish(render.failed_message(
                     host.name, error, requested_by=origin.user))
