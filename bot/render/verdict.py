@@ -72,14 +72,14 @@ def _why_absent(v: SnapshotView) -> str:
 
 
 def _jvm_pids(v: SnapshotView) -> list[int]:
-    pids: list[int] = []
-    for j in (v.parsed.get("jvm") or {}).get("jvms") or []:
-        if isinstance(j.get("pid"), int):
-            pids.append(j["pid"])
-    for p in (v.parsed.get("limits") or {}).get("top") or []:
-        if p.get("name") == "java" and isinstance(p.get("pid"), int) and p["pid"] not in pids:
-            pids.append(p["pid"])
-    return pids
+    from collectors.analysis.hostmodels import LimitsSummary
+    from collectors.analysis.results import JvmResult
+    from collectors.analysis.stored import result
+
+    jvm, limits = result(v, "jvm", JvmResult), result(v, "limits", LimitsSummary)
+    pids = [j.pid for j in jvm.jvms] if jvm else []
+    java = [p.pid for p in limits.top if p.name == "java"] if limits else []
+    return list(dict.fromkeys([*pids, *java]))
 
 
 def expected_collectors(v: SnapshotView) -> list[str]:
