@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from bot.config import HostEntry
+from bot.config import HostEntry, SSHSettings
 from bot.settings.slack import AuthzRule
 from bot.slack.posts import DELIVERING, PENDING
 from bot.store.models import SlackPostRow
@@ -149,3 +149,37 @@ async def test_a_burst_of_fleet_commands_keeps_every_host_in_its_fleets_thread(
     rows = await post_rows(bot.store)
     assert len(rows) == 60 and all(r.thread_ts for r in rows)
     assert took < 40, took
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+async def test_the_same_fleet_command_in_a_burst_is_one_message(
+        bot_factory, fake: FakeSlack, tmp_path, mode: str) -> None:
+    """20 users type `/snapshot @web` at once: one fleet message with its 3
+    hosts in its thread; the others are told it is already running (before:
+    20 fleet messages and 60 host summaries)."""
+    # an sshd that accepts and never sends its banner: each capture takes the
+    # connect timeout (1 s), so the burst arrives while the first one runs
+    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    (tmp_path / "known_hosts").write_text("")
+    hosts = [HostEntry(name=f"web-{i}", address="127.0.0.1", port=port, group="web",
+                       known_hosts=str(tmp_path / "known_hosts")) for i in range(3)]
+    bot = await bot_factory(mode=mode, settings={
+        "hosts": hosts, "ssh": SSHSettings(retries=0, connect_timeout=1)})
+    try:
+        await asyncio.gather(*(fake.command("@web", user=f"U{u}", via=mode)
+                               for u in range(20)))
+        await asyncio.wait_for(bot.idle(), 30)
+    finally:
+        silent.close()
+    (parent,) = fake.top_level()
+    assert "3 hosts (@web)" in parent.all_text
+    thread = fake.replies("C1", parent.ts)
+    assert sorted(m.all_text.split("*")[1] for m in thread) == ["web-0", "web-1", "web-2"]
+    told = [e["text"] for e in fake.ephemerals]
+    assert len(told) == 19 and all(t.startswith("@web is already being captured here")
+                                   for t in told), told
+    # done: the same command again is a new capture
+    await fake.command("@web", via=mode)
+    await asyncio.wait_for(bot.idle(), 30)
+    assert len(fake.top_level()) == 2

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from bot.capture.progress import CaptureOutcome, OnProgress
 from bot.inventory import InventoryError, InventoryHost
@@ -22,6 +23,9 @@ from bot.store.views import SnapshotView
 from collectors import registry
 from collectors.analysis.fleet import summarize
 
+if TYPE_CHECKING:
+    from bot.slack.bot import HostsnapBot
+
 log = logging.getLogger(__name__)
 
 #: seconds a stopping multi-host capture gives its channel message to say so
@@ -30,8 +34,18 @@ FLEET_POST_WAIT_S = 2.0
 FLEET_RETRY_S = 600.0
 
 
+#: a fleet capture running in this process: (channel, thread, host names)
+FleetKey = tuple[str, str | None, frozenset[str]]
+
+
 class CaptureHandlers(Handlers):
     """Capture commands: resolve, check rights, call the capture use case, post."""
+
+    def __init__(self, bot: HostsnapBot) -> None:
+        super().__init__(bot)
+        #: a burst of the same `/snapshot @web` follows the one message already
+        #: there instead of adding a message (and a thread of hosts) per command
+        self._fleets: set[FleetKey] = set()
 
     async def capture(self, origin: Origin, targets: list[str]) -> None:
         limit = min(self.bot.slack.max_hosts, self.bot.settings.capture.max_hosts)
@@ -48,8 +62,17 @@ class CaptureHandlers(Handlers):
         if len(hosts) == 1:
             self.bot.spawn(self.capture_one(origin, hosts[0], deadline), f"capture:{hosts[0].name}")
         else:
-            self.bot.spawn(self.capture_fleet(origin, hosts, deadline, " ".join(targets)),
-                           f"capture:{len(hosts)} hosts")
+            label = " ".join(targets)
+            key = (origin.channel, origin.thread_ts, frozenset(h.name for h in hosts))
+            if key in self._fleets:
+                await self.bot.tell(origin, f"{label} is already being captured here: the "
+                                            "message about it shows the result. Nothing new "
+                                            "was started.")
+                return
+            self._fleets.add(key)  # no await since the check: a burst cannot slip through
+            task = self.bot.spawn(self.capture_fleet(origin, hosts, deadline, label),
+                                  f"capture:{len(hosts)} hosts")
+            task.add_done_callback(lambda _: self._fleets.discard(key))
 
     async def capture_fleet(self, origin: Origin, hosts: list[InventoryHost], deadline: float,
                             label: str) -> None:
