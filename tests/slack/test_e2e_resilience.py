@@ -89,7 +89,9 @@ async def test_stopped_mid_capture_says_interrupted(bot_factory, fake: FakeSlack
     await bot.stop()
     (msg,) = fake.top_level()
     assert "The capture of *localhost* was interrupted (capture cancelled)" in msg.all_text
-    assert "Evidence saved" in msg.all_text  # limits finished before the stop
+    # limits finished before the stop, slow never did: named, and not "safe" (issue 16)
+    assert "missing: slow — never reported: the capture was interrupted" in msg.all_text
+    assert "safe to restart" not in msg.all_text
     (row,) = await post_rows(bot.store)
     assert row.state == DONE
     assert (await bot.store.get_snapshot(row.snapshot_id)).status == "interrupted"
