@@ -38,7 +38,7 @@ from bot.slack.handlers.capture import CaptureHandlers
 from bot.slack.handlers.watch import WatchHandlers
 from bot.slack.origin import NOT_A_MEMBER, Origin
 from bot.slack.posts import Posts
-from bot.store.faults import unavailable, within
+from bot.store.faults import request_deadline, unavailable, within
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import SnapshotView
 
@@ -167,7 +167,7 @@ class HostsnapBot:
             await self.refuse(origin, str(e), "input", typed=text[:200])
             return
         async with self.db_or_say(origin, cmd.verb == "capture"):
-            await within(self.settings.database_timeout, self.journal.asked(
+            await within(self.db_deadline, self.journal.asked(
                 origin.actor, f"slack_{cmd.verb}", " ".join(cmd.args),
                 channel=origin.channel, source=origin.source))
             await self.run(origin, cmd)
@@ -198,7 +198,7 @@ class HostsnapBot:
             await self.refuse(origin, str(e), "input", action=action_id)
             return
         async with self.db_or_say(origin, action_id == render.CAPTURE_AGAIN):
-            await within(self.settings.database_timeout, self.journal.asked(
+            await within(self.db_deadline, self.journal.asked(
                 origin.actor, "slack_button", action_id.removeprefix(render.ACTION_PREFIX),
                 snapshot_id=sid, channel=origin.channel))
             if action_id == render.DETAILS:
@@ -213,6 +213,10 @@ class HostsnapBot:
                 await self.browsing.show(origin, sid)
             else:
                 log.warning("unknown action %s", action_id)
+
+    @property
+    def db_deadline(self) -> float:
+        return request_deadline(self.settings.database_timeout)
 
     @contextlib.asynccontextmanager
     async def db_or_say(self, origin: Origin, capture: bool) -> AsyncIterator[None]:

@@ -106,7 +106,7 @@ class SlackService:
         app = build_app(bot, signing_secret=s.signing_secret if s.mode == "http" else None,
                         auth=auth or _provisional_auth(client))
         web_app = make_web_app(self._ping, self.metrics, app if s.mode == "http" else None,
-                               gate, db_deadline=self.settings.database_timeout)
+                               gate, db_timeout=self.settings.database_timeout)
         try:  # POST /alerts/<receiver> on the same server (bot/alerts), if configured
             attach_alerts(self.settings.alerts, lambda: AlertService(
                 self.settings.alerts, store=self.store, inventory=bot.inventory,

@@ -24,8 +24,13 @@ T = TypeVar("T")
 #: SQLSTATE classes meaning "the database is not there" (PostgreSQL):
 #: connection exception, insufficient resources, operator intervention
 UNREACHABLE_SQLSTATES = ("08", "53", "57")
-#: what a Slack user or a webhook sender is told
-UNAVAILABLE = "database unavailable"
+
+#: a request's deadline is the database timeout plus this: the driver's own
+#: timeout (asyncpg's command timeout, SQLite's busy timeout) fires first and
+#: rolls back cleanly; the deadline is the backstop for a pool checkout and a
+#: sequence of slow statements. (Cancelled mid-statement, an aiosqlite
+#: connection can be dropped without its rollback, its write lock held.)
+GRACE_S = 1.0
 
 #: work cut short by `within`, still rolling back (kept referenced until done)
 _cleaning: set[asyncio.Task[Any]] = set()
@@ -42,6 +47,11 @@ def unavailable(e: BaseException) -> bool:
     return False
 
 
+def request_deadline(database_timeout: float) -> float:
+    """Seconds a request's database work may take in all."""
+    return database_timeout + GRACE_S
+
+
 async def within(seconds: float, coro: Awaitable[T]) -> T:
     """`coro`'s result, or TimeoutError after `seconds`. Cut short, the work is
     cancelled and left to unwind in the background (a rollback on a frozen
@@ -54,10 +64,11 @@ async def within(seconds: float, coro: Awaitable[T]) -> T:
         task.cancel()
         raise
     if done:
-        if task.cancelled():  # not by us: the driver's own cancellation leaked out
-            # (asyncpg, on a connection that had timed out): a failed database
-            # use, not a request being stopped
-            raise DatabaseError("the database driver cancelled the operation")
+        if task.cancelled():  # not by us: work it shared was cut short (alert
+            # intake's group commit and in-flight recordings cancel their
+            # waiters when the request running them hits its deadline): a
+            # failed database use to retry, not a request being stopped
+            raise DatabaseError("a database operation it waited for was cut short")
         return task.result()
     task.cancel()
     _cleaning.add(task)

@@ -23,21 +23,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from sqlalchemy.exc import (
-    DBAPIError,
-    DisconnectionError,
-    InterfaceError,
-    OperationalError,
-    SQLAlchemyError,
-)
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.alerts.auth import Rejected
 from bot.alerts.offload import Offload
 from bot.alerts.payloads import Malformed, parse, shown
 from bot.alerts.service import AlertService
 from bot.settings.alerts import AlertSettings
-from bot.store.faults import within
+from bot.store.faults import unavailable, within
 from bot.web.server import DB_DEADLINE, PING
 
 log = logging.getLogger(__name__)
@@ -51,9 +44,6 @@ INLINE_PARSE = 64 * 1024
 SLOT_WAIT_S = 1.0
 #: refusals of one receiver for one reason are logged once per this
 LOG_EVERY_S = 10.0
-#: SQLSTATE classes meaning "the database is not there" (PostgreSQL):
-#: connection exception, insufficient resources, operator intervention
-UNREACHABLE_SQLSTATES = ("08", "53", "57")
 #: how long the database may take to answer "are you there?" after an error
 PING_TIMEOUT_S = 2.0
 
@@ -150,15 +140,10 @@ async def _unreachable(request: web.Request, e: Exception) -> bool:
     else the database is asked: a dropped connection shows as odd errors
     (asyncpg: "cannot switch to state 12"), and it is the next connection
     that tells."""
-    if isinstance(e, (OSError, TimeoutError, PoolTimeout, DisconnectionError,
-                      OperationalError, InterfaceError)):
+    if unavailable(e):
         return True
     if not isinstance(e, SQLAlchemyError):
         return False  # ours
-    if isinstance(e, DBAPIError):
-        code = str(getattr(e.orig, "sqlstate", None) or "")
-        if e.connection_invalidated or code[:2] in UNREACHABLE_SQLSTATES:
-            return True
     ping = request.app.get(PING)
     if ping is None:
         return False

@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.metrics import Metrics
 from bot.slack.gate import AckGate
 from bot.store.db import DEFAULT_TIMEOUT_S
-from bot.store.faults import within
+from bot.store.faults import request_deadline, within
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +88,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def make_web_app(ping: Ping, metrics_: Metrics, bolt: AsyncApp | None = None,
-                 gate: AckGate | None = None, db_deadline: float = DEFAULT_TIMEOUT_S
+                 gate: AckGate | None = None, db_timeout: float = DEFAULT_TIMEOUT_S
                  ) -> web.Application:
-    """`ping` raises when the database does not answer; `db_deadline`: seconds
-    a request's database work may take (settings.database_timeout)."""
+    """`ping` raises when the database does not answer; `db_timeout`:
+    settings.database_timeout (a request's deadline follows from it)."""
     app = web.Application(client_max_size=MAX_BODY)
     app[PING] = ping
-    app[DB_DEADLINE] = db_deadline
+    app[DB_DEADLINE] = request_deadline(db_timeout)
     app[METRICS] = metrics_
     app[HEALTH] = Health()
     if bolt is not None:

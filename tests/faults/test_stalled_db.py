@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.store.faults import GRACE_S
 from bot.store.service import Store
 from tests.alerts.conftest import Replica, count_alerts
 from tests.alerts.senders import (
@@ -34,9 +36,10 @@ pytestmark = pytest.mark.postgres
 
 #: settings.database_timeout in these tests
 TIMEOUT = 2.0
-#: what "fast" means: the deadline plus scheduling slack on a shared machine,
-#: far below the 60 s / unbounded waits of an engine without timeouts
-FAST = TIMEOUT + 1.5
+#: what "fast" means: the request deadline (TIMEOUT + GRACE_S) plus
+#: scheduling slack on a shared machine, far below the 60 s / unbounded waits
+#: of an engine without timeouts
+FAST = TIMEOUT + GRACE_S + 1.0
 MODES = ["freeze_new", "freeze_all"]
 ALERT = am_payload(am_alert("HostThreadsNearLimit", instance="localhost:9100"))
 
@@ -133,6 +136,10 @@ async def test_slack_command_says_database_unavailable(bot: Replica, proxy: DbPr
     assert said == ["Database unavailable, nothing was captured: try again in a minute."]
     assert took < FAST, took
     assert not fake.bot_messages("C1")  # no capture message started
+    fake.ephemerals.clear()
+    await fake.command("list")
+    said = await fake.wait_for(lambda: fake.ephemerals_for("U1"), FAST + 1, "an answer")
+    assert said == ["Database unavailable, nothing was done: try again in a minute."]
     proxy.resume()
     await bot.idle()
     assert await bot.snapshots() == 0
@@ -165,3 +172,38 @@ async def test_cli_fails_in_one_line_within_the_timeout(pg_url: str, proxy: DbPr
     assert lines[0] == (f"error: database unreachable (127.0.0.1:{proxy.port}/"
                         f"{pg_url.rsplit('/', 1)[1]}): no answer within 2 s (database_timeout)")
     assert took < TIMEOUT + 3.0, took  # + the interpreter's start
+
+
+async def test_locked_sqlite_is_a_503_within_the_timeout(fake: FakeSlack,  # noqa: F811
+                                                        tmp_path: Path) -> None:
+    """SQLite's stall: another process holds the write lock. The webhook waits
+    database_timeout at most (SQLite's busy timeout), not 30 s, and records
+    the alert once when retried after the lock is gone."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/hostsnap.db"
+    store = await Store.open(url, timeout=TIMEOUT)
+    r = Replica(fake, store)
+    await r.start(make_settings(fake, url, collectors=COLLECTORS, settings={
+        "alerts": alert_settings(), "database_timeout": TIMEOUT}))
+    locker = sqlite3.connect(tmp_path / "hostsnap.db", isolation_level=None)
+    try:
+        async with aiohttp.ClientSession() as http:
+            r.send = Sender(http, r.running.port)
+            locker.execute("BEGIN IMMEDIATE")  # the write lock, held
+            refused = await r.send.am(ALERT)
+            assert (refused.status, refused.error) == (
+                503, "database unavailable; nothing was recorded, retry later"), refused
+            assert refused.elapsed < FAST, refused.elapsed
+            locker.execute("ROLLBACK")
+            ok: Reply | None = None
+            for _ in range(20):  # Alertmanager's retries
+                ok = await r.send.am(ALERT)
+                if ok.status == 200:
+                    break
+                await asyncio.sleep(0.5)
+            assert ok is not None and ok.outcomes == ["capturing"], ok
+            assert await count_alerts(store) == 1
+            await r.idle()
+    finally:
+        locker.close()
+        await r.stop()
+        await store.close()
