@@ -42,7 +42,8 @@ async def interrupt_if_orphaned(store: Store, snapshot_id: str) -> bool:
             SnapshotRow.id == snapshot_id, SnapshotRow.status == "running"))
     if not owner or owner == OWNER or not _local_pid_gone(owner):
         return False
-    return snapshot_id in await store.mark_interrupted(owner=owner)
+    return snapshot_id in await store.mark_interrupted(
+        owner=owner, why="the hostsnap process capturing it is gone")
 
 
 def _local_pid_gone(owner: str) -> bool:

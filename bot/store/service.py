@@ -228,7 +228,8 @@ class Store:
                 row.summary = {**row.summary, **summary}
 
     async def mark_interrupted(self, *, older_than: timedelta = timedelta(0),
-                               owner: str | None = None) -> list[str]:
+                               owner: str | None = None,
+                               why: str = "hostsnap restarted") -> list[str]:
         """Snapshots left `running` by a process that died: say so, keep them."""
         cutoff = now() - older_than
         async with self.sessions.begin() as s:
@@ -240,8 +241,8 @@ class Store:
             if ids:
                 await s.execute(update(SnapshotRow).where(SnapshotRow.id.in_(ids)).values(
                     status="interrupted",
-                    error="capture interrupted (hostsnap restarted); evidence saved "
-                          "before that is kept",
+                    error=f"capture interrupted ({why}); evidence saved before that "
+                          "is kept",
                     finished_at=now()))
         return ids
 

@@ -70,6 +70,7 @@ async def test_cli_killed_mid_capture_show_names_jvm_missing(host, tmp_path,
         shown = r.stdout
         assert f"snapshot {sid}  interrupted" in shown, shown
         assert "missing jvm — never reported: the capture was interrupted" in shown, shown
+        assert "capture interrupted (the hostsnap process capturing it is gone)" in shown
         assert "safe to restart" not in shown
         assert f"capture again: `hostsnap snapshot {host.name}`" in shown
         assert f"`hostsnap watch {host.name}`" in shown
