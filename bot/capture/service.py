@@ -73,9 +73,8 @@ class CaptureService:
         classes = registry.resolve(names or self.settings.capture.collectors)
         expected = [c.name for c in classes]
         sid = await self.store.create_snapshot(
-            host.name, group=host.group, trigger=trigger, requested_by=actor, expected=expected)
-        await self.store.audit(actor or "cli", "capture", host.name, snapshot_id=sid,
-                               trigger=trigger, collectors=expected)
+            host.name, group=host.group, trigger=trigger, requested_by=actor, expected=expected,
+            audit_actor=actor or "cli")
 
         async def emit(collector: str | None, status: str, detail: str = "",
                        warm: bool = False) -> None:

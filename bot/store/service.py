@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import zstandard
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from bot.store.db import (
@@ -23,6 +23,7 @@ from bot.store.db import (
     normalize_url,
     upgrade,
 )
+from bot.store.ids import LENGTH as ID_LENGTH
 from bot.store.ids import is_id_prefix, new_id
 from bot.store.models import ArtifactRow, AuditRow, CollectorRunRow, FindingRow, SnapshotRow
 from bot.store.views import (
@@ -95,36 +96,44 @@ class Store:
     async def create_snapshot(
         self, host: str, *, group: str = "", trigger: str = "cli", requested_by: str = "",
         snapshot_id: str | None = None, expected: list[str] | None = None,
+        audit_actor: str | None = None,
     ) -> str:
         """`expected`: the collectors this capture runs, kept so a verdict can
-        name the ones that never reported (a crash leaves them no row)."""
+        name the ones that never reported (a crash leaves them no row).
+        `audit_actor`: also records the `capture` audit event, in the same
+        transaction (one commit fewer per capture)."""
         sid = snapshot_id or new_id()
         summary = {"expected": list(expected)} if expected else {}
-        async with self.sessions.begin() as s:
-            s.add(SnapshotRow(
+        t = now()
+        # Core inserts: no ORM object is needed afterwards, and a flush costs more
+        async with self.engine.begin() as c:
+            await c.execute(insert(SnapshotRow).values(
                 id=sid, host=host, host_group=group, status="running", trigger=trigger,
-                requested_by=requested_by, created_at=now(), summary=summary, owner=OWNER,
-            ))
+                requested_by=requested_by, created_at=t, summary=summary, owner=OWNER))
+            if audit_actor is not None:
+                await c.execute(insert(AuditRow).values(
+                    at=t, actor=audit_actor, action="capture", target=host, snapshot_id=sid,
+                    detail={"trigger": trigger, "collectors": list(expected or [])}))
         return sid
 
     async def add_result(self, snapshot_id: str, r: CollectorResult) -> None:
-        """Saved as soon as a collector finishes: a crash later keeps this."""
+        """Saved as soon as a collector finishes, in one transaction: a crash
+        later keeps this."""
         # compressing MBs of dumps takes tens of ms: not on the event loop
         packed = await asyncio.to_thread(
             lambda: [(a, self._compress(a.data)) for a in r.artifacts])
-        async with self.sessions.begin() as s:
-            s.add(CollectorRunRow(
+        async with self.engine.begin() as c:
+            await c.execute(insert(CollectorRunRow).values(
                 snapshot_id=snapshot_id, collector=r.collector, status=str(r.status),
                 error=r.error, duration_ms=int(r.duration_s * 1000), warnings=r.warnings,
-                parsed=r.parsed,
-            ))
-            for a, (comp, digest) in packed:
-                s.add(ArtifactRow(
+                parsed=r.parsed))
+            if packed:  # one executemany (batched into one INSERT where the driver can)
+                await c.execute(insert(ArtifactRow), [dict(
                     snapshot_id=snapshot_id, collector=r.collector, name=a.name,
                     content_type=a.content_type, size=len(a.data), stored_size=len(comp),
-                    sha256=digest, data=comp, meta=a.meta,
-                ))
-            self._add_findings(s, snapshot_id, r.findings)
+                    sha256=digest, compression="zstd", data=comp, meta=a.meta,
+                ) for a, (comp, digest) in packed])
+            await _insert_findings(c, snapshot_id, r.findings)
 
     @staticmethod
     def _compress(data: bytes) -> tuple[bytes, str]:
@@ -132,32 +141,21 @@ class Store:
         return (zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data),
                 hashlib.sha256(data).hexdigest())
 
-    def _add_findings(self, s: AsyncSession, snapshot_id: str, findings: list[Finding],
-                      finding_set: int = 1, rules_version: str = RULES_VERSION) -> None:
-        at = now()
-        for f in findings:
-            s.add(FindingRow(
-                snapshot_id=snapshot_id, collector=f.collector, rule=f.rule,
-                severity=str(f.severity), title=f.title, subject=f.subject,
-                body=f.model_dump(mode="json"), finding_set=finding_set,
-                rules_version=rules_version, analyzed_at=at,
-            ))
-
     async def add_finding_set(self, snapshot_id: str, findings: list[Finding],
                               rules_version: str = RULES_VERSION) -> int:
         """A new analysis of a snapshot, beside the older ones (kept); views show
         the latest. Returns its number (capture's is 1)."""
         sid = await self.resolve_id(snapshot_id)
-        async with self.sessions.begin() as s:
-            last = await s.scalar(select(func.max(FindingRow.finding_set)).where(
+        async with self.engine.begin() as c:
+            last = await c.scalar(select(func.max(FindingRow.finding_set)).where(
                 FindingRow.snapshot_id == sid))
             number = (last or 1) + 1
-            self._add_findings(s, sid, findings, number, rules_version)
+            await _insert_findings(c, sid, findings, number, rules_version)
             if not findings:  # an analysis that finds nothing is a set too: say so
-                s.add(FindingRow(snapshot_id=sid, collector="snapshot", rule=_EMPTY_SET,
-                                 severity="info", title="", subject="", body={},
-                                 finding_set=number, rules_version=rules_version,
-                                 analyzed_at=now()))
+                await c.execute(insert(FindingRow).values(
+                    snapshot_id=sid, collector="snapshot", rule=_EMPTY_SET, severity="info",
+                    title="", subject="", body={}, finding_set=number,
+                    rules_version=rules_version, analyzed_at=now()))
         return number
 
     async def finding_sets(self, snapshot_id: str) -> list[tuple[int, str, int]]:
@@ -204,28 +202,33 @@ class Store:
         status: str | None = None, error: str | None = None,
         summary: dict[str, Any] | None = None,
     ) -> None:
-        async with self.sessions.begin() as s:
-            row = await s.get(SnapshotRow, snapshot_id, options=[selectinload(
-                SnapshotRow.collectors), selectinload(SnapshotRow.findings)])
-            if row is None:
+        async with self.engine.begin() as c:
+            # the snapshot and its collectors' statuses in one read
+            rows = (await c.execute(
+                select(SnapshotRow.created_at, SnapshotRow.summary, CollectorRunRow.status)
+                .outerjoin(CollectorRunRow, CollectorRunRow.snapshot_id == SnapshotRow.id)
+                .where(SnapshotRow.id == snapshot_id))).all()
+            if not rows:
                 raise SnapshotNotFound(snapshot_id)
+            created, stored_summary = rows[0][0], rows[0][1]
+            statuses = [st for _, _, st in rows if st is not None]
             if findings:
-                self._add_findings(s, snapshot_id, _amend(row.findings, findings))
+                await _amend(c, snapshot_id, findings)
             if status is None:
-                bad = [c for c in row.collectors if c.status not in ("ok", "skipped")]
-                if not row.collectors:
+                if not statuses:
                     status = "failed"
-                elif bad:
+                elif any(st not in ("ok", "skipped") for st in statuses):
                     status = "partial"
                 else:
                     status = "complete"
             t = now()
-            row.status = status
-            row.error = error
-            row.finished_at = t
-            row.duration_ms = int((t - (_utc(row.created_at) or t)).total_seconds() * 1000)
+            values: dict[str, Any] = dict(
+                status=status, error=error, finished_at=t,
+                duration_ms=int((t - (_utc(created) or t)).total_seconds() * 1000))
             if summary:
-                row.summary = {**row.summary, **summary}
+                values["summary"] = {**(stored_summary or {}), **summary}
+            await c.execute(update(SnapshotRow).where(SnapshotRow.id == snapshot_id)
+                            .values(**values))
 
     async def mark_interrupted(self, *, older_than: timedelta = timedelta(0),
                                owner: str | None = None,
@@ -248,9 +251,10 @@ class Store:
 
     async def audit(self, actor: str, action: str, target: str = "", *,
                     snapshot_id: str | None = None, **detail: Any) -> None:
-        async with self.sessions.begin() as s:
-            s.add(AuditRow(at=now(), actor=actor, action=action, target=target,
-                           snapshot_id=snapshot_id, detail=detail))
+        async with self.engine.begin() as c:
+            await c.execute(insert(AuditRow).values(
+                at=now(), actor=actor, action=action, target=target,
+                snapshot_id=snapshot_id, detail=detail))
 
     # -- reading -----------------------------------------------------------
     async def resolve_id(self, text: str) -> str:
@@ -269,7 +273,9 @@ class Store:
         return text if text in ids else ids[0]
 
     async def get_snapshot(self, snapshot_id: str) -> SnapshotView:
-        sid = await self.resolve_id(snapshot_id)
+        # a full id needs no prefix lookup first (a missing one is caught below)
+        sid = (snapshot_id if len(snapshot_id) == ID_LENGTH and is_id_prefix(snapshot_id)
+               else await self.resolve_id(snapshot_id))
         async with self.sessions() as s:
             row = await s.get(SnapshotRow, sid, options=[
                 selectinload(SnapshotRow.collectors), selectinload(SnapshotRow.findings),
@@ -366,20 +372,36 @@ class Store:
             return int(await s.scalar(select(func.count()).select_from(SnapshotRow)) or 0)
 
 
-def _amend(rows: list[FindingRow], findings: list[Finding]) -> list[Finding]:
+async def _insert_findings(c: AsyncConnection, snapshot_id: str, findings: list[Finding],
+                           finding_set: int = 1, rules_version: str = RULES_VERSION) -> None:
+    if not findings:
+        return
+    at = now()
+    await c.execute(insert(FindingRow), [dict(
+        snapshot_id=snapshot_id, collector=f.collector, rule=f.rule, severity=str(f.severity),
+        title=f.title, subject=f.subject, body=f.model_dump(mode="json"),
+        finding_set=finding_set, rules_version=rules_version, analyzed_at=at,
+    ) for f in findings])
+
+
+async def _amend(c: AsyncConnection, snapshot_id: str, findings: list[Finding]) -> None:
     """Cross-collector findings that restate a stored one (same rule and
     subject: THREAD_CEILING with "memory is free") replace it in place, so the
-    snapshot shows one finding with both facts; the others are returned."""
-    stored = {(r.rule, r.subject): r for r in rows if r.finding_set == 1}
+    snapshot shows one finding with both facts; the others are added."""
+    rows = (await c.execute(select(FindingRow.id, FindingRow.rule, FindingRow.subject).where(
+        FindingRow.snapshot_id == snapshot_id, FindingRow.finding_set == 1)
+        .order_by(FindingRow.id))).all()
+    stored = {(rule, subject): fid for fid, rule, subject in rows}
     new: list[Finding] = []
     for f in findings:
-        r = stored.get((f.rule, f.subject))
-        if r is None:
+        fid = stored.get((f.rule, f.subject))
+        if fid is None:
             new.append(f)
             continue
-        r.severity, r.title, r.collector = str(f.severity), f.title, f.collector
-        r.body = f.model_dump(mode="json")
-    return new
+        await c.execute(update(FindingRow).where(FindingRow.id == fid).values(
+            severity=str(f.severity), title=f.title, collector=f.collector,
+            body=f.model_dump(mode="json")))
+    await _insert_findings(c, snapshot_id, new)
 
 
 def _summary_fields(row: SnapshotRow, findings: list[Finding]) -> dict[str, Any]:
