@@ -192,21 +192,37 @@ class Ledger:
                 new.update(reopened)
             return Recording(new, unsettled)
 
-    async def _reopen(self, s: AsyncSession, keys: list[str]
-                      ) -> tuple[dict[str, Recorded], set[str]]:
-        """Repeats of firing alerts nothing was captured for (REOPENABLE),
-        unless their host is held by a failed capture (retry_failed_after not
-        over): set back to `received`, with a conditional UPDATE, so one
-        delivery on one replica reopens it. Returns those, and the keys of the
-        others whose outcome may still change."""
+    async def recheck(self, alerts: list[Alert]) -> Recording:
+        """`intake` for repeats of alerts recorded before, reading first: most
+        of them reopen nothing, and a write transaction (SQLite: the database's
+        one write lock, which a running capture's writes hold at times) is
+        taken only when one may. A key whose row is gone goes to `intake`."""
+        if not alerts:
+            return Recording({}, set())
+        keys = [a.key for a in alerts]
+        async with self.store.sessions() as s:
+            want, rows = await self._candidates(s, keys)
+        found = {r[0] for r in rows}
+        missing = [a for a in alerts if a.key not in found]
+        got = await self.intake(missing) if missing else Recording({}, set())
+        if not want:
+            return Recording(got.new, got.unsettled | {r[0] for r in rows if r[2] in UNSETTLED})
+        async with self._tx() as s:
+            reopened, unsettled = await self._reopen(s, [k for k in keys if k in found])
+        return Recording({**got.new, **reopened}, got.unsettled | unsettled)
+
+    async def _candidates(self, s: AsyncSession, keys: list[str]
+                          ) -> tuple[dict[int, Any], list[Any]]:
+        """The rows of `keys`, and those a repeat would reopen: ({id: row}, rows)."""
         coverer = aliased(AlertRow)
         rows = (await s.execute(
             select(AlertRow.delivery_key, AlertRow.id, AlertRow.outcome, AlertRow.detail,
-                   AlertRow.host, coverer.outcome)
+                   AlertRow.host, coverer.outcome, AlertRow.status)
             .outerjoin(coverer, coverer.id == AlertRow.covered_by)
             .where(AlertRow.delivery_key.in_(keys)))).all()
-        want = {r[1]: r for r in rows if r[2] in ("budget", "capture_failed")
-                or (r[2] == "covered" and r[5] == "capture_failed")}
+        want = {r[1]: r for r in rows if r[6] == "firing" and (
+            r[2] in ("budget", "capture_failed")
+            or (r[2] == "covered" and r[5] == "capture_failed"))}
         hosts = {r[4] for r in want.values()}
         if hosts:
             t = now()
@@ -217,6 +233,16 @@ class Ledger:
                 .where(AlertCooldownRow.host.in_(hosts), AlertCooldownRow.until > t,
                        failed.outcome == "capture_failed"))).all())
             want = {i: r for i, r in want.items() if r[4] not in held}
+        return want, list(rows)
+
+    async def _reopen(self, s: AsyncSession, keys: list[str]
+                      ) -> tuple[dict[str, Recorded], set[str]]:
+        """Repeats of firing alerts nothing was captured for (REOPENABLE),
+        unless their host is held by a failed capture (retry_failed_after not
+        over): set back to `received`, with a conditional UPDATE, so one
+        delivery on one replica reopens it. Returns those, and the keys of the
+        others whose outcome may still change."""
+        want, rows = await self._candidates(s, keys)
         reopened: dict[str, Recorded] = {}
         if want:
             got = set((await s.scalars(

@@ -35,6 +35,13 @@ def db_url(request, tmp_path) -> str:
     return request.getfixturevalue("pg_url")  # a throwaway database, dropped after
 
 
+@pytest.fixture(autouse=True)
+def recheck_after_1s(monkeypatch) -> None:
+    """What a replica remembers of an unsettled outcome: 10 s; Alertmanager's
+    repeats come minutes apart, these tests' within seconds."""
+    monkeypatch.setattr("bot.alerts.service.RECHECK_S", 1.0)
+
+
 @pytest.fixture
 def later(monkeypatch) -> Any:
     """later(seconds): the ledger's clock (cooldowns, budget) moves on."""
