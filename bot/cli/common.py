@@ -17,6 +17,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.inventory import InventoryError
 from bot.render.text import assemble
 from bot.store.db import DatabaseError
+from bot.store.faults import from_database, unavailable
 from bot.store.service import SnapshotNotFound, Store
 
 out = Console()
@@ -48,6 +49,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(2) from None
     except DatabaseError as e:
         error(str(e))
+        raise typer.Exit(1) from None
+    except Exception as e:  # away or stalled mid-command (open() said it answered)
+        if not (unavailable(e) and from_database(e)):
+            raise
+        why = str(getattr(e, "orig", None) or e).strip().splitlines()
+        if isinstance(e, TimeoutError) or not why:
+            why = ["no answer within database_timeout"]
+        error(f"database unavailable: {why[0][:200]}")
         raise typer.Exit(1) from None
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import (
     DisconnectionError,
     InterfaceError,
     OperationalError,
+    SQLAlchemyError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -25,6 +26,8 @@ T = TypeVar("T")
 #: connection exception, insufficient resources, operator intervention
 UNREACHABLE_SQLSTATES = ("08", "53", "57")
 
+#: the modules a database error is raised from
+DRIVERS = ("sqlalchemy", "asyncpg", "aiosqlite", "sqlite3")
 #: a request's deadline is the database timeout plus this: the driver's own
 #: timeout (asyncpg's command timeout, SQLite's busy timeout) fires first and
 #: rolls back cleanly; the deadline is the backstop for a pool checkout and a
@@ -44,6 +47,20 @@ def unavailable(e: BaseException) -> bool:
     if isinstance(e, DBAPIError):
         code = str(getattr(e.orig, "sqlstate", None) or "")
         return e.connection_invalidated or code[:2] in UNREACHABLE_SQLSTATES
+    return False
+
+
+def from_database(e: BaseException) -> bool:
+    """Raised by the database stack: asyncpg's statement timeout is a bare
+    TimeoutError, which alone could come from anywhere (SSH)."""
+    if isinstance(e, (SQLAlchemyError, DatabaseError)):
+        return True
+    tb = e.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module.split(".")[0] in DRIVERS:
+            return True
+        tb = tb.tb_next
     return False
 
 

@@ -26,6 +26,10 @@ class DbProxy:
         self.upstream = upstream
         self.mode = Mode.PASS
         self.port = 0
+        #: freeze_all() as the client sends these bytes (a statement's text),
+        #: before they are forwarded: a stall in the middle of a command
+        self.freeze_on: bytes | None = None
+        self._closed = False
         #: set while bytes may flow on connections opened before a freeze
         self._flowing = asyncio.Event()
         self._flowing.set()
@@ -66,10 +70,15 @@ class DbProxy:
         self._flowing.set()
 
     async def close(self) -> None:
+        self._closed = True
         if self._server is not None:
             self._server.close()
         for w in list(self._writers):
             w.transport.abort()
+        self._accepting.set()  # waiters wake up, see the connection gone, end
+        self._flowing.set()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5)
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -85,9 +94,11 @@ class DbProxy:
         self._writers.add(cw)
         try:
             await self._accepting.wait()  # freeze-new: accepted, never answered
+            if self._closed or cw.transport.is_closing():
+                return
             ur, uw = await asyncio.open_connection(*self.upstream)
             self._writers.add(uw)
-            await asyncio.gather(self._pipe(cr, uw), self._pipe(ur, cw))
+            await asyncio.gather(self._pipe(cr, uw, client=True), self._pipe(ur, cw))
         except (OSError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -95,9 +106,13 @@ class DbProxy:
             self._writers.discard(cw)
             self._tasks.discard(task)
 
-    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter,
+                    client: bool = False) -> None:
         try:
             while data := await r.read(CHUNK):
+                if client and self.freeze_on is not None and self.freeze_on in data:
+                    self.freeze_on = None
+                    self.freeze_all()
                 await self._flowing.wait()  # freeze-all: held until resume
                 w.write(data)
                 await w.drain()

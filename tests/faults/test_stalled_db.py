@@ -207,3 +207,25 @@ async def test_locked_sqlite_is_a_503_within_the_timeout(fake: FakeSlack,  # noq
         locker.close()
         await r.stop()
         await store.close()
+
+
+async def test_cli_stalled_mid_command_fails_in_one_line(pg_url: str, proxy: DbProxy,
+                                                         tmp_path: Path) -> None:
+    """The database answers when the command starts and freezes on its query."""
+    url = proxy.url(pg_url)
+    await (await Store.open(url)).close()
+    proxy.freeze_on = b"snapshots"  # the listing's SELECT
+    env = {**os.environ, "HOSTSNAP_DATABASE_URL": url,
+           "HOSTSNAP_DATABASE_TIMEOUT": str(TIMEOUT), "HOME": str(tmp_path)}
+    env.pop("HOSTSNAP_CONFIG", None)
+    t0 = time.monotonic()
+    p = await asyncio.create_subprocess_exec(str(Path(sys.executable).with_name("hostsnap")),
+                                             "list", env=env,
+                                             stdout=asyncio.subprocess.PIPE,
+                                             stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(p.communicate(), 60)
+    took = time.monotonic() - t0
+    assert proxy.mode.value == "freeze-all"  # it did stall mid-command
+    assert (p.returncode, err.decode().splitlines()) == (
+        1, ["error: database unavailable: no answer within database_timeout"]), out
+    assert took < 2 * TIMEOUT + 3.0, took  # the query, the rollback on exit, the start
