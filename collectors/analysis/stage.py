@@ -107,8 +107,6 @@ _JVM_DUMP = re.compile(r"^jvm/(\d+)-dump(\d+)\.txt$")
 
 
 def _jvm(r: Any, files: Sequence[Raw], t: Thresholds) -> Analysis:
-    from collectors.analysis.dumps import analyze_dumps
-
     res: JvmResult = r.model_copy(deep=True)
     out = Analysis(result=res)
     by_pid: dict[int, list[tuple[int, bytes]]] = {}
@@ -120,6 +118,9 @@ def _jvm(r: Any, files: Sequence[Raw], t: Thresholds) -> Analysis:
         dumps = [d for _, d in sorted(by_pid.get(j.pid, []))]
         if not dumps:
             continue  # raw dumps not kept: the stored summary stays as it is
+        # the dump parsers (~20 ms to import) only when there is a dump
+        from collectors.analysis.dumps import analyze_dumps
+
         a = analyze_dumps(dumps, t, kind="jstack")
         j.summary = a.dumps[-1] if a.dumps else {}
         for fd in a.findings:
@@ -131,8 +132,6 @@ def _jvm(r: Any, files: Sequence[Raw], t: Thresholds) -> Analysis:
 
 
 def _goroutines(r: Any, files: Sequence[Raw], t: Thresholds) -> Analysis:
-    from collectors.analysis.dumps import analyze_dumps
-
     res: GoroutinesResult = r.model_copy(deep=True)
     out = Analysis(result=res)
     for ep in res.endpoints:
@@ -144,6 +143,8 @@ def _goroutines(r: Any, files: Sequence[Raw], t: Thresholds) -> Analysis:
                     and (f.meta.get("pid") == ep.pid or "pid" not in f.meta)), None)
         if raw is None:
             continue
+        from collectors.analysis.dumps import analyze_dumps
+
         a = analyze_dumps([raw.data], t, kind=ep.format)
         ep.summary = a.dumps[0] if a.dumps else {}
         out.warnings += [f"{ep.endpoint}: {w}" for w in a.warnings]
