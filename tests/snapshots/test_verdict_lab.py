@@ -14,7 +14,9 @@ import time
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
+from bot.store.db import DatabaseError
 from bot.store.models import CollectorRunRow, SnapshotRow
 from bot.store.service import Store
 from tests.integration.helpers import write_config
@@ -24,12 +26,19 @@ pytestmark = pytest.mark.root
 
 
 async def _rows(url: str) -> tuple[str | None, set[str]]:
-    store = await Store.open(url)
+    """What the CLI has saved so far. Never migrates: the CLI may be creating the
+    schema right now (two migrations of one new SQLite file race)."""
+    try:
+        store = await Store.open(url, migrate=False)
+    except DatabaseError:
+        return None, set()
     try:
         async with store.sessions() as s:
             sid = await s.scalar(select(SnapshotRow.id))
             names = set((await s.scalars(select(CollectorRunRow.collector))).all())
         return sid, names
+    except OperationalError:  # no tables yet
+        return None, set()
     finally:
         await store.close()
 
