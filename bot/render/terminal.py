@@ -136,9 +136,10 @@ def reanalysis_line(r: Reanalyzed) -> Text:
                         r.new_rules, (" (--force to run again)", "dim"))
     worst = (assemble(("  worst: ", "dim"), cell(r.worst.title[:80], SEV_STYLE[r.worst.severity]))
              if r.worst else assemble(("  no findings", "dim")))
+    count = f"  {r.findings} finding{'' if r.findings == 1 else 's'}"
     return assemble(cell(r.id), " ", cell(r.host), ("  rules ", "dim"), r.old_rules, " → ",
                     r.new_rules, "  ", (f"+{len(r.appeared)}", "green"), "/",
-                    (f"−{len(r.vanished)}", "red"), (f"  {r.findings} findings", "dim"), worst)
+                    (f"−{len(r.vanished)}", "red"), (count, "dim"), worst)
 
 
 def alerts_table(rows: Sequence[AlertView]) -> Table:
