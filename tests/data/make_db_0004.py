@@ -5,8 +5,8 @@ migration and `hostsnap reanalyze` tests.
 It must run on the code of commit 1f329c4 (the last before issue 14):
 
     git worktree add /tmp/pre14 1f329c4
-    cd /tmp/pre14 && PYTHONPATH=/tmp/pre14 /work/main/.venv/bin/python \
-        /work/main/tests/data/make_db_0004.py /work/main/tests/data/hostsnap-0004.db
+    cd /tmp/pre14 && PYTHONPATH=/tmp/pre14 CHECKOUT/.venv/bin/python \
+        CHECKOUT/tests/data/make_db_0004.py CHECKOUT/tests/data/hostsnap-0004.db
     git worktree remove /tmp/pre14
 
 As root (the lab: one sshd test host in a network namespace, whose process list
