@@ -148,7 +148,7 @@ def take(jdk: str, home: Path, work: Path) -> list[dict[str, Any]]:
         entries.append({"name": f"jdk{jdk}/{name}", "jdk": jdk, "form": form, "files": files,
                         "expect": expect, **extra})
 
-    plan = [("PoolWait31", "200"), ("Http4Pool",), ("EvictorLeak",), ("ExecutorLeak",),
+    plan = [("Http31Pool", "200"), ("Http4Pool",), ("EvictorLeak",), ("ExecutorLeak",),
             ("Deadlock",), ("LockConvoy",), ("Recursion", "8", "55"), ("Healthy",)]
     if int(jdk) >= 21:
         plan.append(("VirtualDeadlock",))
@@ -161,7 +161,7 @@ def take(jdk: str, home: Path, work: Path) -> list[dict[str, Any]]:
         ex0 = procs["ExecutorLeak"].jcmd()
         t0 = time.monotonic()
 
-        pw = procs["PoolWait31"]
+        pw = procs["Http31Pool"]
         for form, data in (("jcmd", pw.jcmd()), ("jstack", pw.jstack())):
             f = save(f"hc31-pool.{form}.txt", data)
             entry(f"hc31-pool.{form}", [f], form, [{
