@@ -5,7 +5,7 @@ of every module, including imports inside functions, read with ast.
   root         bot/app (builds the services)
   domains      alerts > snapshots > capture > watch
   core         config, settings, inventory, redact, store, access, metrics,
-               dumpinput, diff, fleet (the last two move to analysis, issue 14 C)
+               ackgate (acks first, for the web server and the Slack bot), dumpinput
   render       pure: views and models, collectors.analysis
 
 No module imports one of a higher layer, interfaces do not import each other,
@@ -21,7 +21,7 @@ BOT = Path(__file__).resolve().parents[1] / "bot"
 #: (layer, rank): higher ranks may import lower ones, never the reverse
 LAYERS: dict[str, tuple[str, int]] = {
     **{m: ("core", 0) for m in ("config", "settings", "inventory", "redact", "store",
-                                "access", "metrics", "dumpinput", "diff", "fleet")},
+                                "access", "metrics", "ackgate", "dumpinput")},
     "watch": ("watch", 1), "capture": ("capture", 2), "snapshots": ("snapshots", 3),
     "alerts": ("alerts", 4),
     "app": ("app", 5),
@@ -36,7 +36,7 @@ RENDER_MAY = ("bot.render", "bot.store.views", "bot.alerts.views", "bot.alerts.p
 #: analyze` starts without the CLI's imports (entry), `serve` mounts Slack's
 #: events on the web server (slack/serve), `hostsnap serve` runs it
 BETWEEN_INTERFACES = {("entry", "cli"), ("__main__", "entry"), ("slack.serve", "web"),
-                      ("cli.serve", "slack.serve"), ("web.server", "slack.gate")}
+                      ("cli.serve", "slack.serve")}
 
 
 def _module(p: Path) -> str:

@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.ackgate import AckGate
 from bot.alerts.service import AlertService
 from bot.app import open_store, ping
 from bot.config import Settings
@@ -32,7 +33,6 @@ from bot.slack.alerts import AlertSlack
 from bot.slack.api import make_client, make_session
 from bot.slack.app import build_app, set_auth
 from bot.slack.bot import HostsnapBot
-from bot.slack.gate import AckGate
 from bot.store.service import Store
 from bot.web.alerts import attach as attach_alerts
 from bot.web.server import make_web_app

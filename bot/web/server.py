@@ -14,8 +14,8 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.ackgate import AckGate
 from bot.metrics import Metrics
-from bot.slack.gate import AckGate
 from bot.store.db import DEFAULT_TIMEOUT_S
 from bot.store.faults import request_deadline, within
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot.ackgate import AckGate
 from bot.metrics import Metrics
-from bot.slack.gate import AckGate
 
 
 async def test_work_waits_for_acks_in_flight_and_a_calm_spell() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.slack.bot import HostsnapBot
+    from bot.slack.context import SlackContext
 
 
 class Handlers:
-    def __init__(self, bot: HostsnapBot) -> None:
+    def __init__(self, bot: SlackContext) -> None:
         self.bot = bot  # the Slack side: replies, refusals, rights, collaborators

@@ -24,7 +24,7 @@ from collectors import registry
 from collectors.analysis.fleet import summarize
 
 if TYPE_CHECKING:
-    from bot.slack.bot import HostsnapBot
+    from bot.slack.context import SlackContext
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ FleetKey = tuple[str, str | None, frozenset[str]]
 class CaptureHandlers(Handlers):
     """Capture commands: resolve, check rights, call the capture use case, post."""
 
-    def __init__(self, bot: HostsnapBot) -> None:
+    def __init__(self, bot: SlackContext) -> None:
         super().__init__(bot)
         #: a burst of the same `/snapshot @web` follows the one message already
         #: there instead of adding a message (and a thread of hosts) per command
