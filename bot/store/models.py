@@ -161,6 +161,39 @@ class SlackPostRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class FleetPostRow(Base):
+    """The message of a capture of several hosts (the fleet table), kept like
+    a snapshot's post: a restart or another replica can still post it when
+    Slack is back, and the hosts' summaries waiting for its thread
+    (slack_posts `awaiting_thread`) then go into it (bot/slack/posts.py)."""
+
+    __tablename__ = "slack_fleet_posts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    #: the thread the command was typed in (None: top level of the channel)
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    #: the fleet message (None: never reached Slack)
+    ts: Mapped[str | None] = mapped_column(String(32))
+    #: what was asked for (`@payments`, `web-01 web-02`)
+    label: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(64), default="")
+    #: the host names, in the order asked
+    hosts: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    #: host -> snapshot id, for the hosts that got one
+    snapshots: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    #: host -> why it has no saved snapshot (could not start, ...)
+    errors: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    #: running (captures under way), pending, delivering, done
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    #: the process running the captures (as snapshots.owner)
+    owner: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 class AlertRow(Base):
     """One alert instance in one state (firing, resolved) as received from a
     webhook, and what hostsnap did about it (bot/alerts/). `delivery_key` is
