@@ -201,18 +201,23 @@ def _gate_socket_acks(handler: AsyncSocketModeHandler, gate: AckGate) -> None:
     handler.client.socket_mode_request_listeners[:] = [gated]
 
 
+def settle_heap() -> None:
+    """Everything loaded so far (SQLAlchemy, Bolt, pydantic models...) lives as
+    long as the process: keep it out of the cyclic GC. Without this a full
+    collection walks it all and stops the event loop for ~140 ms every few
+    seconds under load, right through the 3 s ack budget (benchmarks/README.md);
+    the bigger the heap, the longer (400 ms measured with 2 M objects)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(settings: Settings, stop: asyncio.Event,
                 on_ready: Callable[[Running], None] | None = None) -> None:
     store = await open_store(settings)
     service = SlackService(settings, store)
     try:
         running = await service.start()
-        # Everything loaded so far (SQLAlchemy, Bolt, pydantic models...) lives as
-        # long as the process: keep it out of the cyclic GC. Without this a full
-        # collection walks it all and stops the event loop for ~140 ms every few
-        # seconds under load, right through the 3 s ack budget (benchmarks/README.md).
-        gc.collect()
-        gc.freeze()
+        settle_heap()
         if on_ready is not None:
             on_ready(running)
         await stop.wait()

@@ -5,6 +5,7 @@ Mode), pointed at the fake."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from bot.config import CaptureSettings, HostEntry, Settings
 from bot.settings.slack import AuthzRule, SlackSettings
-from bot.slack.serve import Running, SlackService
+from bot.slack.serve import Running, SlackService, settle_heap
 from bot.store.service import Store
 from tests.fakeslack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, Msg
 
@@ -75,6 +76,10 @@ class BotUnderTest:
     async def start(self, settings: Settings) -> Running:
         self.service = SlackService(settings, self.store)
         r = await self.service.start()
+        # as `serve` does once started: the test process's heap (every test
+        # so far) is left out of the cyclic GC, or a full collection stops
+        # the loop for 100-400 ms in the middle of a latency assertion
+        settle_heap()
         self.fake.events_url = f"http://127.0.0.1:{r.port}/slack/events"
         if settings.slack.mode == "socket":
             await self.fake.wait_socket()
@@ -101,6 +106,7 @@ class BotUnderTest:
     async def stop(self) -> None:
         if self.service is not None:
             await self.service.stop()
+        gc.unfreeze()  # the next test's garbage is collected as usual
 
 
 @pytest.fixture
