@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything the tests need, idempotently: Debian packages (sshd,
-# Go, the JDK and HttpClient jars, podman), then the project in .venv.
+# Go, the JDK and HttpClient jars, podman, Chromium), then the project in .venv.
 # Safe to re-run; skips what is already there. Needs root for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(openssh-server openssh-client iproute2 procps util-linux sudo
       golang-go openjdk-17-jdk-headless libhttpclient-java libcommons-httpclient-java
-      podman runc busybox-static uidmap postgresql-client)
+      podman runc busybox-static uidmap postgresql-client
+      chromium fonts-dejavu-core)  # the pages' browser tests: Playwright drives /usr/bin/chromium
 
 missing=()
 for p in "${PKGS[@]}"; do
