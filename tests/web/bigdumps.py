@@ -20,6 +20,7 @@ import asyncio
 import gzip
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot.store.service import Store
@@ -188,31 +189,45 @@ def _limits(threads: int) -> CollectorResult:
 
 async def store_big_snapshot(store: Store, host: str = "bench-01", group: str = "payments",
                              threads: int = JVM_THREADS, goroutines: int = GOROUTINES) -> str:
-    """A finished snapshot of `host` with both dumps, analyzed as at capture
-    time; returns its id."""
+    """A finished snapshot of `host` with both big dumps, analyzed as at
+    capture time; returns its id."""
     jvm_raw, go_raw = await asyncio.to_thread(lambda: (jvm_dump(threads), go_dump(goroutines)))
-    sid = await store.create_snapshot(host, group=group, trigger="cli", requested_by="bench",
-                                      expected=["limits", "jvm", "goroutines"])
-    jvm = JvmResult(jvms=[JvmInfo(
-        pid=JVM_PID, user="svc", threads=threads + 27,
-        cmdline="java -Xmx4g -jar /srv/payments/payments-api-2.14.1.jar",
-        dumps=[JvmDump(method="jcmd", bytes=len(jvm_raw), seconds=1.8)], jdk="17.0.15")])
-    go = GoroutinesResult(endpoints=[GoEndpoint(
-        endpoint=GO_ENDPOINT, source="label", pid=GO_PID, process="quote-gw",
-        format="debug=2", bytes=len(go_raw), truncated=False, seconds=2.6)])
-    results = [
-        _limits(threads),
-        CollectorResult("jvm", Status.OK, parsed=jvm.model_dump(mode="json", exclude_unset=True),
-                        duration_s=1.9, artifacts=[Artifact(
-                            f"jvm/{JVM_PID}-dump1.txt", jvm_raw,
-                            meta={"pid": JVM_PID, "method": "jcmd", "why": ""})]),
-        CollectorResult("goroutines", Status.OK,
-                        parsed=go.model_dump(mode="json", exclude_unset=True), duration_s=2.7,
-                        artifacts=[Artifact(
-                            "goroutines/127.0.0.1-6060.debug2.txt", go_raw,
-                            meta={"endpoint": GO_ENDPOINT, "pid": GO_PID, "process": "quote-gw",
-                                  "truncated": None})]),
-    ]
+    return await store_dumps(store, host, group, jvm=[jvm_raw], go=go_raw, threads=threads)
+
+
+async def store_dumps(store: Store, host: str, group: str, *, jvm: Sequence[bytes] = (),
+                      go: bytes | None = None, threads: int = 0, requested_by: str = "bench",
+                      trigger: str = "cli") -> str:
+    """A finished snapshot of `host` as a capture leaves it: host limits, the
+    JVM's dumps (`jvm`: one per dump, in order) and one debug=2 goroutine
+    dump, each analyzed by the real stage and stored through `store`."""
+    threads = threads or 200
+    expected = ["limits", *(["jvm"] if jvm else []), *(["goroutines"] if go else [])]
+    sid = await store.create_snapshot(host, group=group, trigger=trigger,
+                                      requested_by=requested_by, expected=expected)
+    results = [_limits(threads)]
+    if jvm:
+        info = JvmResult(jvms=[JvmInfo(
+            pid=JVM_PID, user="svc", threads=threads + 27,
+            cmdline="java -Xmx4g -jar /srv/payments/payments-api-2.14.1.jar",
+            dumps=[JvmDump(method="jcmd", bytes=len(d), seconds=1.8) for d in jvm],
+            jdk="17.0.15")])
+        results.append(CollectorResult(
+            "jvm", Status.OK, parsed=info.model_dump(mode="json", exclude_unset=True),
+            duration_s=1.9, artifacts=[
+                Artifact(f"jvm/{JVM_PID}-dump{i}.txt", d,
+                         meta={"pid": JVM_PID, "method": "jcmd", "why": ""})
+                for i, d in enumerate(jvm, 1)]))
+    if go is not None:
+        ep = GoroutinesResult(endpoints=[GoEndpoint(
+            endpoint=GO_ENDPOINT, source="label", pid=GO_PID, process="quote-gw",
+            format="debug=2", bytes=len(go), truncated=False, seconds=2.6)])
+        results.append(CollectorResult(
+            "goroutines", Status.OK, parsed=ep.model_dump(mode="json", exclude_unset=True),
+            duration_s=2.7, artifacts=[Artifact(
+                "goroutines/127.0.0.1-6060.debug2.txt", go,
+                meta={"endpoint": GO_ENDPOINT, "pid": GO_PID, "process": "quote-gw",
+                      "truncated": None})]))
     for r in results:
         await store.add_result(sid, await _analyzed(r))
     await store.finish_snapshot(sid)
