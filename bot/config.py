@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from bot.settings.alerts import AlertSettings
 from bot.settings.slack import AuthzRule, SlackSettings
+from bot.settings.web import WebSettings
 from bot.store.db import DEFAULT_TIMEOUT_S, default_database_url, normalize_url
 from collectors.analysis.thresholds import Thresholds
 from collectors.jvm import JvmOptions
@@ -110,7 +111,9 @@ class WatchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a typo is an error, never a default
 
     max_sessions: int = 50
-    reconnect_max_backoff: float = 30.0
+    reconnect_max_backoff: float = Field(default=30.0, gt=0)
+    #: warm-session connection attempts at once (after a mass drop, at start)
+    reconnect_concurrency: int = Field(default=10, ge=1, le=1000)
     #: hosts (names, @group, globs) kept warm by `hostsnap serve` from its start,
     #: and by `hostsnap watch` when it is given no host
     hosts: list[str] = Field(default_factory=list)
@@ -138,6 +141,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     authz: list[AuthzRule] = Field(default_factory=list)
     alerts: AlertSettings = AlertSettings()
+    web: WebSettings = WebSettings()
     #: glob patterns of host names that may be contacted without an entry
     allow_patterns: list[str] = Field(default_factory=list)
     #: capture this machine as `localhost` without SSH

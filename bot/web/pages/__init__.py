@@ -1,0 +1,106 @@
+"""The pages: the third interface over the application core (bot/app.py),
+next to the CLI and Slack. `attach_pages` puts them on an aiohttp app: the
+one `hostsnap serve` runs (with /healthz) or `hostsnap web`'s own.
+
+Each page module has `routes()`; its handlers call guard.viewer() first, then
+the core's use cases (audited and redacted there), then render.page()."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from bot.access.authz import Authorizer, MembershipCache
+from bot.settings.web import WebSettings
+from bot.web.pages import raw, snapshot
+from bot.web.pages.access import OneTimeTokens, Signer
+from bot.web.pages.render import environment
+from bot.web.pages.state import IS_PAGE, PAGES, SESSION_COOKIE, SET_SESSION, Pages
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+#: every page module; W2's modules add their line here
+MODULES = [snapshot, raw]
+
+#: what a page may load: only this server's own CSS, JS and images
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # links carry tokens
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _page(handler: Handler) -> Handler:
+    async def marked(request: web.Request) -> web.StreamResponse:
+        request[IS_PAGE] = True  # security headers, even on an error
+        return await handler(request)
+
+    marked.__name__ = getattr(handler, "__name__", "page")
+    return marked
+
+
+async def _no_slack(group: str) -> set[str]:
+    raise RuntimeError("Slack is not connected here")
+
+
+def attach_pages(app: web.Application, core: App, settings: WebSettings, *,
+                 authz: Authorizer | None = None, signer: Signer | None = None,
+                 onetime: OneTimeTokens | None = None) -> Pages:
+    """Serve the pages on `app`. `authz`: the Slack bot's authorizer (it can
+    ask Slack for user group members); `signer`: default from [web]'s secret
+    (raises WebConfigError when it is missing); `onetime`: `hostsnap web`'s
+    tokens (its signer has a secret of its own process)."""
+    if authz is None:
+        authz = Authorizer(core.settings.authz, MembershipCache(
+            _no_slack, core.settings.slack.usergroup_cache_s))
+    if signer is None:
+        signer = Signer(settings.secret() if onetime is None else secrets.token_bytes(32))
+    state = Pages(core, settings, signer, authz, environment(), onetime)
+    app[PAGES] = state
+    for module in MODULES:
+        for route in module.routes():
+            assert isinstance(route, web.RouteDef)
+            web.RouteDef(route.method, route.path, _page(route.handler),
+                         route.kwargs).register(app.router)
+    app.router.add_static("/static/", STATIC, name="static", append_version=False)
+    app.on_response_prepare.append(_prepare)
+    return state
+
+
+async def _prepare(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path.startswith("/static/"):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return
+    if not request.get(IS_PAGE):
+        return
+    for k, v in HEADERS.items():
+        response.headers.setdefault(k, v)
+    who = request.get(SET_SESSION)
+    if who is not None:
+        # a header, not response.set_cookie(): cookies are rendered into the
+        # headers before this hook runs
+        state = request.app[PAGES]
+        token = state.signer.session(who, state.settings.session_ttl)
+        response.headers.add("Set-Cookie", session_cookie(token, state.settings))
+
+
+def session_cookie(token: str, settings: WebSettings) -> str:
+    """Only this server's pages send it back, never a cross-site request
+    (SameSite=Strict), never a script (HttpOnly), only over https when the
+    pages are served over https (Secure)."""
+    secure = "; Secure" if settings.secure else ""
+    return (f"{SESSION_COOKIE}={token}; Max-Age={int(settings.session_ttl)}; Path=/; "
+            f"HttpOnly; SameSite=Strict{secure}")

@@ -1,0 +1,41 @@
+"""What every page handler reaches through the aiohttp app: the core, the
+[web] settings, the signer, the authorizer and the templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import jinja2
+from aiohttp import web
+
+from bot.access.authz import Authorizer
+from bot.settings.web import WebSettings
+from bot.web.pages.access import Identity, OneTimeTokens, Signer
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+@dataclass
+class Pages:
+    core: App
+    settings: WebSettings
+    signer: Signer
+    authz: Authorizer
+    env: jinja2.Environment
+    #: `hostsnap web`: the one-time tokens it printed (None under `serve`)
+    onetime: OneTimeTokens | None = None
+
+
+PAGES: web.AppKey[Pages] = web.AppKey("pages", Pages)
+#: request keys: the identity found for this request, a session cookie to set,
+#: and "this is a page" (security headers)
+WHO: web.RequestKey[Identity] = web.RequestKey("hostsnap_who", Identity)
+SET_SESSION: web.RequestKey[Identity] = web.RequestKey("hostsnap_set_session", Identity)
+IS_PAGE: web.RequestKey[bool] = web.RequestKey("hostsnap_page", bool)
+SESSION_COOKIE = "hostsnap_session"
+
+
+def pages(request: web.Request) -> Pages:
+    return request.app[PAGES]
