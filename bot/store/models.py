@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -266,3 +266,35 @@ class WarmHoldRow(Base):
     holder: Mapped[str] = mapped_column(String(160), primary_key=True)
     until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaptureJobRow(Base):
+    """One host capture asked of the bot, shared by its replicas
+    (bot/capture/jobs.py): at most one active (queued, running) per host, so
+    a second request anywhere joins it; `owner` renews `lease_until` while it
+    runs, and a survivor interrupts a job whose lease ran out."""
+
+    __tablename__ = "capture_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(255))
+    #: queued, running, done, failed, interrupted
+    state: Mapped[str] = mapped_column(String(16))
+    #: chosen when the job is queued: followers know where the result will be
+    snapshot_id: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(255))
+    lease_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    trigger: Mapped[str] = mapped_column(String(32), default="cli")
+    requested_by: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ux_capture_jobs_active_host", "host", unique=True,
+              sqlite_where=text("state IN ('queued', 'running')"),
+              postgresql_where=text("state IN ('queued', 'running')")),
+        Index("ix_capture_jobs_state_lease", "state", "lease_until"),
+        Index("ix_capture_jobs_snapshot", "snapshot_id"),
+    )
