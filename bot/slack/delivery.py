@@ -6,16 +6,21 @@ unreachable the post stays `pending`; the retry loop delivers it when Slack is
 back. At start-up, captures left running by a dead process are marked
 interrupted and their messages are queued the same way, so the channel learns
 that the capture was cut short and what was saved before.
+
+A capture of several hosts has its fleet table delivered the same way
+(`deliver_fleet`): rendered from its stored snapshots, posted by whichever
+replica claims it, and then the hosts' summaries that waited for its thread
+(`awaiting_thread`) are released into it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from bot.capture.recovery import interrupt_dead_captures
+from bot.capture.recovery import _local_pid_gone, interrupt_dead_captures
 from bot.metrics import Metrics
 from bot.render.slack import (
     MAX_DETAIL_MESSAGES,
@@ -24,14 +29,41 @@ from bot.render.slack import (
     summary_message,
     too_long_message,
 )
+from bot.render.slack_fleet import fleet_message
 from bot.settings.slack import SlackSettings
 from bot.slack.api import SlackApi, SlackRejected, SlackUnavailable, Upload
 from bot.slack.live import GONE, LiveMessage
-from bot.slack.posts import AWAITING, DONE, PENDING, Post, Posts
-from bot.store.service import SnapshotNotFound, Store
+from bot.slack.posts import AWAITING, DELIVERING, DONE, PENDING, FleetPost, Post, Posts
+from bot.store.service import OWNER, SnapshotNotFound, Store
 from bot.store.views import SnapshotView
+from collectors.analysis.fleet import summarize
 
 log = logging.getLogger(__name__)
+
+
+#: why a host of a fleet has no row of its own when its capture never began
+NOT_STARTED = "not captured: hostsnap stopped before it began"
+SAVED = ("complete", "partial")
+
+
+def fleet_errors(fleet: FleetPost, views: list[SnapshotView]) -> dict[str, str | None]:
+    """Why each host without saved evidence has none: as recorded, else the
+    snapshot's own error, else it never started (its process stopped)."""
+    errors: dict[str, str | None] = dict(fleet.errors)
+    seen = {v.host for v in views}
+    for v in views:
+        if v.status not in SAVED:
+            errors.setdefault(v.host, v.error or "nothing saved")
+    for h in fleet.hosts:
+        if h not in seen:
+            errors.setdefault(h, NOT_STARTED)
+    return errors
+
+
+def _owner_gone(owner: str) -> bool:
+    """A previous run of this process (same host name and pid: a container
+    restarted), or a process on this machine that no longer exists."""
+    return owner == OWNER or _local_pid_gone(owner)
 
 
 @dataclass(frozen=True)
@@ -48,6 +80,8 @@ class Delivery:
         self.posts = Posts(store)
         self.settings = settings
         self.metrics = metrics
+        #: a fleet table still `running` after this long lost its process (set by recover)
+        self.fleet_stale_after: timedelta | None = None
 
     async def deliver(self, post: Post, view: SnapshotView, live: LiveMessage | None = None,
                       *, warm: bool = False) -> Undelivered | None:
@@ -106,11 +140,75 @@ class Delivery:
         for page in pages:
             await self.api.post(channel, page, thread_ts=thread_ts)
 
+    # -- the fleet table ---------------------------------------------------------------
+    async def deliver_fleet(self, fleet: FleetPost, live: LiveMessage | None = None,
+                            views: list[SnapshotView] | None = None) -> Undelivered | None:
+        """The fleet table, rendered from its stored snapshots (or `views`, the
+        same, already read), into its message. None when Slack has it; then
+        the hosts' summaries waiting for its thread are queued into it."""
+        if views is None:
+            views = []
+            for sid in fleet.snapshots.values():
+                try:
+                    views.append(await self.store.get_snapshot(sid))
+                except SnapshotNotFound:
+                    continue  # deleted since: its host counts as not captured
+        msg = fleet_message(fleet.label, summarize(views), fleet_errors(fleet, views),
+                            requested_by=fleet.requested_by, command=self.settings.command)
+        ts = fleet.ts
+        try:
+            if live is not None:
+                if not await live.finish(msg):
+                    raise SlackUnavailable(live.error or "Slack unreachable")
+                ts = live.ts
+            elif ts is not None:
+                try:
+                    await self.api.update(fleet.channel, ts, msg)
+                except SlackRejected as e:
+                    if e.error != GONE:
+                        raise
+                    ts = await self.api.post(fleet.channel, msg, thread_ts=fleet.thread_ts)
+            else:
+                ts = await self.api.post(fleet.channel, msg, thread_ts=fleet.thread_ts)
+        except SlackUnavailable as e:
+            await self.posts.update_fleet(fleet.id, state=PENDING, error=str(e))
+            await self._count_pending()
+            return Undelivered(str(e), later=True)
+        except SlackRejected as e:
+            log.warning("Slack refused the fleet table of %s in %s: %s", fleet.label,
+                        fleet.channel, e)
+            await self.posts.update_fleet(fleet.id, state=DONE, error=str(e))
+            return Undelivered(e.error, later=False)
+        await self.posts.update_fleet(fleet.id, state=DONE, ts=ts)
+        if fleet.thread_ts is None and ts is not None:
+            # the hosts that finished before their thread was up: into it now
+            await self.posts.adopt(list(fleet.snapshots.values()), fleet.channel, ts)
+        return None
+
     # -- later ---------------------------------------------------------------------
+    async def retry_fleets(self) -> bool:
+        """One pass over fleet tables waiting for Slack. False when Slack is
+        still away (the hosts' summaries would fail the same way)."""
+        if self.fleet_stale_after is not None:
+            # another replica (or a process on this machine) died capturing one
+            await self.posts.requeue_orphan_fleets(_local_pid_gone, self.fleet_stale_after)
+        for fleet in await self.posts.pending_fleets():
+            if not await self.posts.claim_fleet(fleet):
+                continue  # another replica took it
+            failed = await self.deliver_fleet(
+                replace(fleet, state=DELIVERING, attempts=fleet.attempts + 1))
+            if failed is not None and failed.later:
+                return False
+        return True
+
     async def retry_pending(self) -> int:
-        """One pass over pending posts; stops at the first sign Slack is still
-        away. Returns how many were delivered."""
+        """One pass over pending posts, fleet tables first (their hosts'
+        summaries go in their threads); stops at the first sign Slack is still
+        away. Returns how many snapshot posts were delivered."""
         delivered = 0
+        if not await self.retry_fleets():
+            await self._count_pending()
+            return 0
         for post in await self.posts.pending():
             if not await self.posts.claim(post):
                 continue  # another replica took it
@@ -128,7 +226,8 @@ class Delivery:
         return delivered
 
     async def _count_pending(self) -> None:
-        self.metrics.gauge("hostsnap_slack_pending_posts", await self.posts.count(PENDING))
+        self.metrics.gauge("hostsnap_slack_pending_posts", await self.posts.count(PENDING)
+                           + await self.posts.count_fleets(PENDING))
 
     async def run_retry_loop(self) -> None:
         while True:
@@ -146,5 +245,8 @@ class Delivery:
         is queued for delivery (it will say what happened)."""
         ids = await interrupt_dead_captures(self.store, stale_after=stale_after)
         await self.posts.requeue_orphans()
+        # fleet tables whose process died: posted with what their hosts saved
+        await self.posts.requeue_orphan_fleets(_owner_gone, stale_after)
+        self.fleet_stale_after = stale_after
         await self._count_pending()
         return ids

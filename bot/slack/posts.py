@@ -4,18 +4,22 @@ restarted (or another replica can take over) and still update a message, and a
 message Slack could not take during an outage is delivered when it is back.
 
 The content of a message is never stored: it is rendered again from the stored
-snapshot, so what is delivered late is what the snapshot says now.
+snapshot, so what is delivered late is what the snapshot says now. A capture of
+several hosts has one more message, the fleet table (table slack_fleet_posts):
+its hosts' snapshot ids and why the others have none are kept, so any replica
+can render and post it, and then release the hosts' summaries into its thread.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 
-from bot.store.models import SlackPostRow, SnapshotRow
-from bot.store.service import Store
+from bot.store.models import FleetPostRow, SlackPostRow, SnapshotRow
+from bot.store.service import OWNER, Store
 
 RUNNING = "running"  # the message shows progress; the capture runs in some process
 PENDING = "pending"  # Slack has not got the snapshot's final state yet
@@ -44,6 +48,29 @@ class Post:
 def _post(r: SlackPostRow) -> Post:
     return Post(r.id, r.snapshot_id, r.channel, r.ts, r.thread_ts, r.state,
                 r.details_posted, r.requested_by, r.attempts)
+
+
+@dataclass(frozen=True)
+class FleetPost:
+    """The fleet table of a capture of several hosts, as stored."""
+
+    id: int
+    channel: str
+    thread_ts: str | None  # the thread the command was typed in
+    ts: str | None  # the fleet message, once in Slack
+    label: str
+    requested_by: str
+    hosts: list[str]
+    state: str
+    attempts: int
+    snapshots: dict[str, str] = field(default_factory=dict)  # host -> snapshot id
+    errors: dict[str, str] = field(default_factory=dict)  # host -> why nothing was saved
+
+
+def _fleet(r: FleetPostRow) -> FleetPost:
+    return FleetPost(r.id, r.channel, r.thread_ts, r.ts, r.label, r.requested_by,
+                     list(r.hosts or []), r.state, r.attempts, dict(r.snapshots or {}),
+                     dict(r.errors or {}))
 
 
 def _now() -> datetime:
@@ -147,3 +174,87 @@ class Posts:
         async with self.store.sessions() as s:
             return int(await s.scalar(select(func.count()).select_from(SlackPostRow).where(
                 SlackPostRow.state == state)) or 0)
+
+    # -- the fleet table of a capture of several hosts ----------------------------------
+    async def create_fleet(self, channel: str, thread_ts: str | None, label: str,
+                           hosts: list[str], requested_by: str) -> FleetPost:
+        t = _now()
+        row = FleetPostRow(channel=channel, thread_ts=thread_ts, ts=None, label=label,
+                           requested_by=requested_by, hosts=hosts, snapshots={}, errors={},
+                           state=RUNNING, owner=OWNER, created_at=t, updated_at=t,
+                           attempts=0)
+        async with self.store.sessions.begin() as s:
+            s.add(row)
+        return _fleet(row)
+
+    async def get_fleet(self, fleet_id: int) -> FleetPost | None:
+        async with self.store.sessions() as s:
+            row = await s.get(FleetPostRow, fleet_id)
+            return _fleet(row) if row else None
+
+    async def update_fleet(self, fleet_id: int, *, ts: str | None = None,
+                           state: str | None = None, snapshots: dict[str, str] | None = None,
+                           errors: dict[str, str] | None = None, error: str | None = None,
+                           only_if: str | None = None) -> bool:
+        """`only_if`: change the row only while it is in that state (a
+        delivery that lost its claim must not undo the winner's DONE)."""
+        values: dict[str, object] = {"updated_at": _now()}
+        for k, v in (("ts", ts), ("state", state), ("snapshots", snapshots),
+                     ("errors", errors)):
+            if v is not None:
+                values[k] = v
+        if error is not None or state == DONE:
+            values["last_error"] = error
+        q = update(FleetPostRow).where(FleetPostRow.id == fleet_id)
+        if only_if is not None:
+            q = q.where(FleetPostRow.state == only_if)
+        async with self.store.sessions.begin() as s:
+            res = await s.execute(q.values(**values))
+            return bool(getattr(res, "rowcount", 0))
+
+    async def pending_fleets(self, limit: int = 20) -> list[FleetPost]:
+        stale = _now() - CLAIM_LEASE
+        async with self.store.sessions() as s:
+            rows = (await s.scalars(
+                select(FleetPostRow)
+                .where(or_(FleetPostRow.state == PENDING,
+                           and_(FleetPostRow.state == DELIVERING,
+                                FleetPostRow.updated_at < stale)))
+                .order_by(FleetPostRow.id).limit(limit))).all()
+            return [_fleet(r) for r in rows]
+
+    async def claim_fleet(self, fleet: FleetPost) -> bool:
+        """Compare-and-set, as `claim`: one replica posts the fleet table."""
+        async with self.store.sessions.begin() as s:
+            res = await s.execute(
+                update(FleetPostRow)
+                .where(FleetPostRow.id == fleet.id, FleetPostRow.state == fleet.state,
+                       FleetPostRow.attempts == fleet.attempts)
+                .values(state=DELIVERING, owner=OWNER, attempts=FleetPostRow.attempts + 1,
+                        updated_at=_now()))
+            return bool(getattr(res, "rowcount", 0))
+
+    async def requeue_orphan_fleets(self, gone: Callable[[str], bool],
+                                    older_than: timedelta) -> int:
+        """Fleet tables whose process died while capturing (or posting) them:
+        `gone(owner)` says so for processes this one can see; for other
+        replicas, running longer than any fleet capture may (`older_than`)."""
+        live = FleetPostRow.state.in_((RUNNING, DELIVERING))
+        async with self.store.sessions() as s:
+            owners = (await s.execute(select(FleetPostRow.id, FleetPostRow.owner)
+                                      .where(live))).all()
+            ids = {i for i, owner in owners if gone(owner)}
+            ids |= set((await s.scalars(select(FleetPostRow.id).where(
+                live, FleetPostRow.updated_at < _now() - older_than))).all())
+        if not ids:
+            return 0
+        async with self.store.sessions.begin() as s:
+            res = await s.execute(update(FleetPostRow)
+                                  .where(FleetPostRow.id.in_(ids), live)
+                                  .values(state=PENDING, updated_at=_now()))
+            return int(getattr(res, "rowcount", 0) or 0)
+
+    async def count_fleets(self, state: str) -> int:
+        async with self.store.sessions() as s:
+            return int(await s.scalar(select(func.count()).select_from(FleetPostRow).where(
+                FleetPostRow.state == state)) or 0)
