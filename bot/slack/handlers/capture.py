@@ -6,22 +6,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.capture.progress import CaptureOutcome, OnProgress
 from bot.inventory import InventoryError, InventoryHost
 from bot.render import slack as render
-from bot.render.slack_fleet import fleet_message, fleet_progress_message
+from bot.render.slack_fleet import fleet_progress_message
 from bot.slack.api import SlackRejected
 from bot.slack.handlers import Handlers
 from bot.slack.live import LiveMessage
 from bot.slack.origin import NOT_A_MEMBER, Origin
+from bot.slack.posts import DONE, PENDING
 from bot.slack.tracker import CaptureTracker
 from bot.store.views import SnapshotView
 from collectors import registry
-from collectors.analysis.fleet import summarize
 
 if TYPE_CHECKING:
     from bot.slack.context import SlackContext
@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 
 #: seconds a stopping multi-host capture gives its channel message to say so
 FLEET_POST_WAIT_S = 2.0
-#: seconds a multi-host capture keeps trying to post its fleet summary
-FLEET_RETRY_S = 600.0
 
 
 #: a fleet capture running in this process: (channel, thread, host names)
@@ -80,8 +78,22 @@ class CaptureHandlers(Handlers):
         saying which hosts stand out; each host's summary goes in its thread
         (a channel of ten summaries hides the one that matters)."""
         states = dict.fromkeys((h.name for h in hosts), "waiting")
+        # kept in the database (slack_fleet_posts): a restart or another replica
+        # posts the table if Slack cannot take it now (bot/slack/delivery.py)
+        fleet = await self.bot.posts.create_fleet(origin.channel, origin.thread_ts, label,
+                                                  [h.name for h in hosts], origin.user)
+        sids: dict[str, str] = {}
+        saving = asyncio.Lock()  # whole-dict writes, in order: the last one has them all
+
+        async def remember(ts: str | None = None) -> None:
+            try:
+                async with saving:
+                    await self.bot.posts.update_fleet(fleet.id, ts=ts, snapshots=dict(sids))
+            except Exception as e:  # the capture goes on; the end writes them all again
+                log.warning("fleet %s: could not record its progress: %s", label, e)
+
         live = LiveMessage(self.bot.api, origin.channel, origin.thread_ts,
-                           self.bot.slack.update_interval)
+                           self.bot.slack.update_interval, on_posted=remember)
 
         def progress() -> render.Message:
             return fleet_progress_message(label, states, requested_by=origin.user)
@@ -111,8 +123,12 @@ class CaptureHandlers(Handlers):
                     errors[h.name] = error
                 live.show(progress())
 
+            async def saved(sid: str) -> None:
+                sids[h.name] = sid
+                await remember()
+
             return await self.capture_one(origin, h, deadline, on_state=seen,
-                                          details=False, thread=thread)
+                                          details=False, thread=thread, on_snapshot=saved)
 
         try:
             results = await asyncio.gather(*(one(h) for h in hosts), return_exceptions=True)
@@ -122,10 +138,17 @@ class CaptureHandlers(Handlers):
                     states[name] = "interrupted"
             msg = fleet_progress_message(label, states, requested_by=origin.user,
                                          interrupted=True)
+            told = False
             try:
-                await asyncio.wait_for(asyncio.shield(live.finish(msg)), FLEET_POST_WAIT_S)
+                told = await asyncio.wait_for(asyncio.shield(live.finish(msg)),
+                                              FLEET_POST_WAIT_S)
             except (TimeoutError, SlackRejected):
                 pass
+            # not told: the table of what was saved is posted later (at the
+            # next start, or by another replica), its hosts' summaries in its thread
+            await asyncio.shield(self.bot.posts.update_fleet(
+                fleet.id, state=DONE if told else PENDING, snapshots=dict(sids),
+                errors={h: e for h, e in errors.items() if e}))
             raise
         views: list[SnapshotView] = []
         for h, r in zip(hosts, results, strict=True):
@@ -140,27 +163,27 @@ class CaptureHandlers(Handlers):
                 errors[h.name] = f"{type(r).__name__}: {r}"
             else:
                 errors.setdefault(h.name, "could not start")
-        msg = fleet_message(label, summarize(views), errors, requested_by=origin.user,
-                            command=self.bot.slack.command)
-        # Slack away: the hosts' own messages are queued in slack_posts; this one
-        # is retried here for a while (a stop ends it)
-        give_up = time.monotonic() + FLEET_RETRY_S
-        while not await live.finish(msg):
-            if time.monotonic() > give_up:
-                # the hosts' summaries stay queued (awaiting_thread in slack_posts)
-                log.warning("fleet summary of %s not posted: %s", label, live.error)
-                return
-            await asyncio.sleep(self.bot.slack.retry_interval)
+        async with saving:  # after the last `remember`
+            await self.bot.posts.update_fleet(
+                fleet.id, snapshots={v.host: v.id for v in views},
+                errors={h: e for h, e in errors.items() if e})
+        fleet = await self.bot.posts.get_fleet(fleet.id) or fleet
+        failed = await self.bot.delivery.deliver_fleet(fleet, live, views)
+        if failed is not None:
+            # Slack away: the table and the hosts' summaries (awaiting_thread)
+            # are queued; the retry loop of any replica posts them
+            log.warning("fleet summary of %s not posted yet: %s", label, failed.reason)
+            return
         if thread is not None and live.ts is not None:
             if not thread.done():
                 thread.set_result(live.ts)
-            # the hosts that finished before their thread was up: into it now
-            if await self.bot.posts.adopt([v.id for v in views], origin.channel, live.ts):
-                await self.bot.delivery.retry_pending()
+            # deliver_fleet queued the hosts that waited for this thread
+            await self.bot.delivery.retry_pending()
 
     async def capture_one(self, origin: Origin, host: InventoryHost, deadline: float, *,
                           on_state: Callable[[str, str | None], None] | None = None,
-                          details: bool = True, thread: asyncio.Future[str] | None = None
+                          details: bool = True, thread: asyncio.Future[str] | None = None,
+                          on_snapshot: Callable[[str], Awaitable[None]] | None = None
                           ) -> SnapshotView | None:
         """One host's message: progress, then the summary (and, with `details`,
         the details in its thread). Returns the snapshot, None if none was made."""
@@ -178,7 +201,7 @@ class CaptureHandlers(Handlers):
         tracker = CaptureTracker(
             self.bot.api, self.bot.posts, origin.channel, origin.thread_ts,
             self.bot.slack.update_interval, names, render_progress, requested_by=origin.user,
-            details=details, thread=thread)
+            details=details, thread=thread, on_snapshot=on_snapshot)
 
         async def capture(progress: OnProgress) -> CaptureOutcome:
             # the deadline counts from the capture's start, not from the queue
