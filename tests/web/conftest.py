@@ -77,11 +77,12 @@ async def snapshot_id(store: Store) -> str:
     return await stored_snapshot(store)
 
 
-def settings_with(store: Store, **web: Any) -> Settings:
+def settings_with(store: Store, authz: list[AuthzRule] | None = None, **web: Any
+                  ) -> Settings:
     web.setdefault("base_url", "http://127.0.0.1")
     web.setdefault("secret_env", "HOSTSNAP_TEST_WEB_SECRET")
-    return Settings(database_url=str(store.engine.url), authz=rules(),
-                    web=WebSettings(**web))
+    return Settings(database_url=str(store.engine.url),
+                    authz=rules() if authz is None else authz, web=WebSettings(**web))
 
 
 Serve = Callable[..., Awaitable["Pages"]]
@@ -117,12 +118,12 @@ class Pages:
 
 @pytest.fixture
 async def serve_pages(store: Store) -> AsyncIterator[Serve]:
-    """serve_pages(**web settings, onetime=False) -> Pages on 127.0.0.1."""
+    """serve_pages(**web settings, onetime=False, authz=[rules]) -> Pages on 127.0.0.1."""
     started: list[Pages] = []
 
     async def start(*, onetime: bool = False, signer: Signer | None = None,
-                    **web_settings: Any) -> Pages:
-        settings = settings_with(store, **web_settings)
+                    authz: list[AuthzRule] | None = None, **web_settings: Any) -> Pages:
+        settings = settings_with(store, authz, **web_settings)
         core = App(settings, store)
         app = web.Application()
         tokens = OneTimeTokens() if onetime else None
