@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reanalyze": ("bot.cli.reanalyze",
                   "Run today's rules over stored snapshots; new findings kept beside the old."),
     "alerts": ("bot.cli.alerts", "Received alerts, newest first: host, outcome, snapshot and why."),
+    "web": ("bot.cli.web",
+            "Serve the pages (snapshots, dumps, compare) to this machine's browser."),
     "collectors": ("bot.cli.collectors",
                    "Each collector and everything it may read, run or write on a host."),
 }
