@@ -34,9 +34,10 @@ RENDER_MAY = ("bot.render", "bot.store.views", "bot.alerts.views", "bot.alerts.p
               "bot.redact", "collectors.analysis")
 #: edges between interfaces that are the point of the module: `hostsnap
 #: analyze` starts without the CLI's imports (entry), `serve` mounts Slack's
-#: events on the web server (slack/serve), `hostsnap serve` runs it
+#: events on the web server (slack/serve), `hostsnap serve` runs it, `hostsnap web`
+#: serves the pages alone (cli/web)
 BETWEEN_INTERFACES = {("entry", "cli"), ("__main__", "entry"), ("slack.serve", "web"),
-                      ("cli.serve", "slack.serve")}
+                      ("cli.serve", "slack.serve"), ("cli.web", "web")}
 
 
 def _module(p: Path) -> str:
