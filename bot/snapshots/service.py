@@ -6,14 +6,27 @@ that ship it elsewhere (Slack, web) and as stored for the local terminal."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.capture.recovery import interrupt_if_orphaned
 from bot.redact import redact_bytes
+from bot.snapshots.dumps import (
+    DumpCache,
+    DumpRef,
+    ExploredDump,
+    earlier,
+    explore_bytes,
+    growth,
+    refs_of,
+)
+from bot.snapshots.timeline import HostPoint, host_points
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import ArtifactView, SnapshotSummary, SnapshotView
 from collectors.analysis.diff import SnapshotDiff, diff_snapshots
+from collectors.analysis.dumps import DumpDiff
+from collectors.analysis.fleet import FleetSummary, summarize
 
 Interface = Literal["cli", "slack", "web"]
 
@@ -54,6 +67,8 @@ class NoEarlierSnapshot(SnapshotNotFound):
 class SnapshotService:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.dumps = DumpCache()
+        self._warming: set[asyncio.Task[ExploredDump]] = set()
 
     async def list(self, host: str | None = None, limit: int = 20) -> list[SnapshotSummary]:
         return await self.store.list_snapshots(host, limit)
@@ -111,6 +126,68 @@ class SnapshotService:
         await self.store.audit(viewer.actor, "diff", b.host, snapshot_id=b.id, older=a.id,
                                **viewer.detail())
         return diff_snapshots(a, b)
+
+    async def timeline(self, viewer: Viewer, host: str, limit: int = 200) -> Sequence[HostPoint]:
+        """The host's snapshots, oldest first, with threads, TIME_WAIT and memory."""
+        points = await host_points(self.store, host, limit)
+        await self.store.audit(viewer.actor, "view_host", host, **viewer.detail(),
+                               snapshots=len(points))
+        return points
+
+    async def fleet(self, viewer: Viewer, views: Sequence[SnapshotView]) -> FleetSummary:
+        """Which of these snapshots' hosts stand out (a capture of several hosts)."""
+        for v in views:
+            await self.store.audit(viewer.actor, "view", v.host, snapshot_id=v.id,
+                                   **viewer.detail(), fleet=len(views))
+        return summarize(views)
+
+    # -- the thread-dump explorer (bot/snapshots/dumps.py) --------------------------------
+    async def explore(self, viewer: Viewer, view: SnapshotView, n: int) -> ExploredDump:
+        """The snapshot's n-th thread dump, redacted, parsed and grouped (cached);
+        every look is audited as a view of that raw file."""
+        ref = next((r for r in refs_of(view) if r.n == n), None)
+        if ref is None:
+            raise SnapshotNotFound(f"snapshot {view.id} has no thread dump {n}")
+        got = await self.dumps.get((view.id, n), lambda: self._load_dump(ref))
+        await self.store.audit(viewer.actor, "view_raw", ref.name, snapshot_id=view.id,
+                               **viewer.detail(), redactions=got.redactions,
+                               sink=viewer.interface, explorer=True)
+        return got
+
+    async def dump_growth(self, viewer: Viewer, view: SnapshotView, cur: ExploredDump
+                          ) -> tuple[str, DumpDiff] | None:
+        """What grew since the previous dump of the same process as `cur` (explored):
+        the one before it in the same file (a SIGQUIT log), else the process's
+        previous dump (explored too, so audited)."""
+        if len(cur.models) >= 2:
+            return "the previous dump in this file", growth(cur.models[-2], cur.models[-1])
+        prev = earlier(refs_of(view), cur.ref)
+        if prev is None or cur.model is None:
+            return None
+        before = await self.explore(viewer, view, prev.n)
+        if before.model is None or before.model.kind != cur.model.kind:
+            return None
+        return prev.name, growth(before.model, cur.model)
+
+    def warm_dumps(self, view: SnapshotView) -> None:
+        """Start parsing the snapshot's dumps now (nobody sees them yet: no audit),
+        so the explorer opens from the cache."""
+        for ref in refs_of(view)[: self.dumps.max_entries]:
+            if self.dumps.peek((view.id, ref.n)) is not None:
+                continue
+            task = asyncio.ensure_future(self.dumps.get(
+                (view.id, ref.n), lambda r=ref: self._load_dump(r)))  # type: ignore[misc]
+            self._warming.add(task)
+            task.add_done_callback(self._warmed)
+
+    def _warmed(self, task: asyncio.Task[ExploredDump]) -> None:
+        self._warming.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed warm-up is retried by the first real view
+
+    async def _load_dump(self, ref: DumpRef) -> ExploredDump:
+        _, data = await self.store.get_artifact(ref.snapshot_id, ref.name)
+        return await asyncio.to_thread(explore_bytes, ref, data)
 
     async def _view(self, s: str | SnapshotView) -> SnapshotView:
         return s if isinstance(s, SnapshotView) else await self.find(s)

@@ -1,0 +1,153 @@
+"""The thread-dump explorer over HTTP, on a stored snapshot of real corpus dumps
+(a JVM deadlock, a Go mutex convoy): what a person opening it sees."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tests.web.bigdumps import store_dumps
+from tests.web.conftest import ALICE, BOB, EVE, corpus_jvm
+
+
+async def _open(serve_pages, sid, user=ALICE):
+    pages = await serve_pages()
+    browser = await pages.client()
+    r = await browser.get(pages.link(sid, user))
+    assert r.status == 200 or user == EVE, await r.text()
+    return pages, browser
+
+
+def _groups(body: str) -> list[int]:
+    """The counts in the group summaries, in page order."""
+    return [int(n.replace(",", "")) for n in re.findall(
+        r'<details class="group"[^>]*>\s*<summary><b class="n">([\d,]+)</b>', body)]
+
+
+async def test_jvm_dump_groups_biggest_first_collapsed_and_the_deadlock_drawn(
+        serve_pages, snapshot_id):
+    _, browser = await _open(serve_pages, snapshot_id)
+    r = await browser.get(f"/s/{snapshot_id}/dump/0")
+    body = await r.text()
+    assert r.status == 200, body
+    assert "jvm/4242-dump1.txt" in body
+    counts = _groups(body)
+    # biggest first; the VM's own threads (no Java frames) last
+    assert len(counts) > 2 and counts[:-1] == sorted(counts[:-1], reverse=True)
+    assert body.rindex("<code>(no frames)</code>") > body.index("<code>")
+    assert "<details open" not in body  # collapsed by default
+    # the page ships no thread list: groups load on demand
+    assert 'data-src="/s/' in body and "/group/1" in body
+    # the deadlock: both locks, their holders, drawn and listed
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in body and 'class="lockgraph"' in body
+    assert body.count('class="deadlock"') >= 2
+    assert "itself waiting for" in body
+    assert 'class="flame"' in body
+    # states with their counts link to a filter
+    assert "?state=BLOCKED" in body
+
+
+async def test_a_group_loads_its_frames_and_threads_as_a_fragment(serve_pages, snapshot_id):
+    _, browser = await _open(serve_pages, snapshot_id)
+    r = await browser.get(f"/s/{snapshot_id}/dump/0/group/1")
+    body = await r.text()
+    assert r.status == 200, body
+    assert "<html" not in body  # a fragment, not a page
+    assert '<pre class="frames">at ' in body
+    assert "<table" in body
+    r = await browser.get(f"/s/{snapshot_id}/dump/0/group/999")
+    assert r.status == 404 and "stack groups" in await r.text()
+
+
+async def test_search_by_name_frame_and_lock_address_with_a_state_filter(
+        serve_pages, snapshot_id):
+    _, browser = await _open(serve_pages, snapshot_id)
+    page = await (await browser.get(f"/s/{snapshot_id}/dump/0")).text()
+    address = re.search(r"\?q=(0x[0-9a-f]{16})", page).group(1)
+    r = await browser.get(f"/s/{snapshot_id}/dump/0/search", params={"q": address})
+    body = await r.text()
+    assert r.status == 200, body
+    n = int(re.search(r"([\d,]+) threads match", body).group(1))
+    assert n >= 2  # its holder and who waits for it
+    assert address in body
+    # by frame
+    r = await browser.get(f"/s/{snapshot_id}/dump/0/search", params={"q": "Thread.run"})
+    assert int(re.search(r"([\d,]+) threads match", await r.text()).group(1)) > 0
+    # a state filter narrows it
+    r = await browser.get(f"/s/{snapshot_id}/dump/0/search",
+                          params={"q": "Thread.run", "state": "BLOCKED"})
+    body = await r.text()
+    rows = re.findall(r"<tr><td>[^<]*</td><td>(\w+)", body)
+    assert rows and set(rows) == {"BLOCKED"}
+    r = await browser.get(f"/s/{snapshot_id}/dump/0/search", params={"q": "no-such-thing-xyz"})
+    assert "0 threads match" in await r.text()
+
+
+async def test_go_dump_shows_the_mutex_convoy(serve_pages, snapshot_id):
+    _, browser = await _open(serve_pages, snapshot_id)
+    r = await browser.get(f"/s/{snapshot_id}/dump/1")
+    body = await r.text()
+    assert r.status == 200, body
+    assert "goroutines" in body and "semacquire" in body
+    assert "holder not recorded (Go)" in body
+    counts = _groups(body)
+    assert counts[0] == max(counts) >= 100  # the convoy's groups are the biggest
+    first = body[body.index('<details class="group"'):]
+    assert ">semacquire</span>" in first[:first.index("</summary>")]
+    r = await browser.get(f"/s/{snapshot_id}/dump/1/group/1")
+    frag = await r.text()
+    assert "goroutine " in frag and "sync" in frag
+
+
+async def test_what_grew_between_two_dumps_of_one_process(serve_pages, store):
+    sid = await store_dumps(store, "web-04", "payments",
+                            jvm=[corpus_jvm("executor.1.jcmd"), corpus_jvm("executor.2.jcmd")])
+    _, browser = await _open(serve_pages, sid)
+    r = await browser.get(f"/s/{sid}/dump/1")
+    body = await r.text()
+    assert r.status == 200, body
+    assert "What grew since jvm/" in body and "dump1.txt" in body
+    assert "threads per pool, before → after" in body
+
+
+async def test_who_may_not_see_the_host_gets_403_and_strangers_401(serve_pages, snapshot_id):
+    pages = await serve_pages()
+    stranger = await pages.client()
+    r = await stranger.get(f"/s/{snapshot_id}/dump/0")
+    assert r.status == 401
+    r = await stranger.get(f"/s/{snapshot_id}/dump/0/group/1")
+    body = await r.text()
+    assert r.status == 401 and "frames" not in body and "<pre" not in body
+    eve = await pages.client()
+    r = await eve.get(pages.link(snapshot_id, EVE))
+    assert r.status == 403
+    r = await eve.get(f"/s/{snapshot_id}/dump/0/group/1")
+    assert r.status in (401, 403)
+    bob = await pages.client()  # may view (not raw downloads): the explorer is a view
+    await bob.get(pages.link(snapshot_id, BOB))
+    assert (await bob.get(f"/s/{snapshot_id}/dump/0")).status == 200
+
+
+async def test_every_look_is_audited_and_the_dump_is_parsed_once(serve_pages, snapshot_id,
+                                                                store):
+    pages, browser = await _open(serve_pages, snapshot_id)
+    t = time.perf_counter()
+    assert (await browser.get(f"/s/{snapshot_id}/dump/0")).status == 200
+    assert (await browser.get(f"/s/{snapshot_id}/dump/0/group/1")).status == 200
+    assert (await browser.get(f"/s/{snapshot_id}/dump/0/search?q=x")).status == 200
+    assert time.perf_counter() - t < 10
+    assert len(pages.core.snapshots.dumps) == 1  # one dump parsed, three views
+    events = await store.audit_events(snapshot_id=snapshot_id, action="view_raw")
+    mine = [e for e in events if e.detail.get("explorer") and e.actor.endswith(ALICE)]
+    assert len(mine) == 3 and all(e.detail["interface"] == "web" for e in mine)
+
+
+async def test_hostile_thread_names_are_escaped(serve_pages, store):
+    hostile = '<script>alert(1)</script>'
+    text = corpus_jvm().decode().replace('"transfer-1"', f'"{hostile}"')
+    sid = await store_dumps(store, "web-05", "payments", jvm=[text.encode()])
+    _, browser = await _open(serve_pages, sid)
+    for url in (f"/s/{sid}/dump/0", f"/s/{sid}/dump/0/search?q=script"):
+        body = await (await browser.get(url)).text()
+        assert "<script>alert" not in body
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
