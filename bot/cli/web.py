@@ -59,10 +59,10 @@ async def serve(config: Path | None, snapshot_id: str | None, bind: str, port: i
                 stop: asyncio.Event) -> None:
     from aiohttp import web
 
+    from bot.access.links import Identity, OneTimeTokens
     from bot.app import App
     from bot.cli.common import actor, open_settings_store
     from bot.web.pages import attach_pages
-    from bot.web.pages.access import Identity, OneTimeTokens
 
     settings, store = await open_settings_store(config)
     core = App(settings, store)

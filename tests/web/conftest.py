@@ -16,13 +16,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.access.links import OneTimeTokens, Signer
 from bot.app import App
 from bot.config import Settings
 from bot.settings.slack import AuthzRule
 from bot.settings.web import WebSettings
 from bot.store.service import Store
 from bot.web.pages import attach_pages
-from bot.web.pages.access import OneTimeTokens, Signer
 from tests.web.bigdumps import store_dumps
 
 CORPUS = Path(__file__).resolve().parents[1] / "analysis" / "corpus"

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+from bot.access.links import Identity
 from bot.settings.slack import AuthzRule
 from bot.store.service import Store
-from bot.web.pages.access import Identity
 from tests.web.conftest import ALICE, BOB, CHANNEL, EVE, rules
 
 
@@ -36,7 +36,7 @@ async def test_a_tampered_link_is_refused(serve_pages, snapshot_id, store):
 
 
 async def test_a_link_signed_with_another_secret_is_refused(serve_pages, snapshot_id):
-    from bot.web.pages.access import Signer
+    from bot.access.links import Signer
 
     pages = await serve_pages()
     forged = Signer(b"some-other-secret-of-at-least-32-bytes!!").link(

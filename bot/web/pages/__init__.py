@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from bot.access.authz import Authorizer, MembershipCache
+from bot.access.links import OneTimeTokens, Signer
 from bot.settings.web import WebSettings
 from bot.web.pages import explorer, raw, snapshot
-from bot.web.pages.access import OneTimeTokens, Signer
 from bot.web.pages.render import environment
 from bot.web.pages.state import IS_PAGE, PAGES, SESSION_COOKIE, SET_SESSION, Pages
 

@@ -18,9 +18,9 @@ import logging
 from aiohttp import web
 
 from bot.access.authz import Need
+from bot.access.links import BadToken, Identity
 from bot.settings.web import SLACK_USER
 from bot.snapshots.service import Viewer
-from bot.web.pages.access import BadToken, Identity
 from bot.web.pages.render import error
 from bot.web.pages.state import SESSION_COOKIE, SET_SESSION, WHO, Pages, pages
 

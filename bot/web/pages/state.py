@@ -10,8 +10,8 @@ import jinja2
 from aiohttp import web
 
 from bot.access.authz import Authorizer
+from bot.access.links import Identity, OneTimeTokens, Signer
 from bot.settings.web import WebSettings
-from bot.web.pages.access import Identity, OneTimeTokens, Signer
 
 if TYPE_CHECKING:
     from bot.app import App

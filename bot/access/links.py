@@ -1,0 +1,137 @@
+"""Signed links, session cookies and one-time tokens for the pages (core:
+the Slack bot hands out the links, the pages open them).
+
+A token is `payload.signature`, both base64url: the payload is JSON with its
+kind (link, session), the Slack user, the channel the link was asked from and
+an expiry; the signature is HMAC-SHA256 over the payload with the server
+secret. Nothing is stored server-side for links and sessions: a token is
+valid because the server signed it, and only until it expires. One-time
+tokens (`hostsnap web`) are random and remembered by the process that
+printed them, so a second use is refused."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["link", "session"]
+#: how the person behind a session signed in (what a page says and the audit shows)
+Via = Literal["link", "sso", "local"]
+
+
+class BadToken(Exception):
+    """A token that is tampered with, expired, of another kind or used up; the
+    message is shown to the person who opened it."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # tampered, expired, used, wrong-snapshot (for the audit)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the browser is: a Slack user (from a link or SSO) or the local operator."""
+
+    user: str  # Slack user id, or the OS login for `local`
+    channel: str  # what [[authz]] sees as the channel ("" for local)
+    via: Via
+
+    @property
+    def actor(self) -> str:
+        return f"cli:{self.user}" if self.via == "local" else f"slack:{self.user}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Signer:
+    def __init__(self, secret: bytes, *, clock: Any = time.time) -> None:
+        self._key = hashlib.sha256(b"hostsnap-web\0" + secret).digest()
+        self.clock = clock
+
+    def _mac(self, payload: str) -> str:
+        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+
+    def sign(self, kind: Kind, ttl: float, **fields: Any) -> str:
+        body = {"k": kind, "e": int(self.clock() + ttl), **fields}
+        payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
+        return f"{payload}.{self._mac(payload)}"
+
+    def verify(self, token: str, kind: Kind) -> dict[str, Any]:
+        payload, _, mac = token.partition(".")
+        if not payload or not mac or not hmac.compare_digest(mac, self._mac(payload)):
+            raise BadToken("This link is not valid (it was changed or cut). Ask for a new one "
+                           "with Open in browser.", "tampered")
+        try:
+            body = json.loads(_unb64(payload))
+        except ValueError:
+            raise BadToken("This link is not valid.", "tampered") from None
+        if not isinstance(body, dict) or body.get("k") != kind:
+            raise BadToken("This link is not valid here.", "tampered")
+        if not isinstance(body.get("e"), int) or body["e"] < self.clock():
+            what = "link" if kind == "link" else "session"
+            raise BadToken(f"This {what} has expired. Ask for a new link with Open in "
+                           "browser in Slack.", "expired")
+        return body
+
+    # -- the two signed kinds ----------------------------------------------------------
+    def link(self, snapshot_id: str, user: str, channel: str, ttl: float) -> str:
+        return self.sign("link", ttl, s=snapshot_id, u=user, c=channel)
+
+    def open_link(self, token: str, snapshot_id: str) -> Identity:
+        body = self.verify(token, "link")
+        if body.get("s") != snapshot_id:
+            raise BadToken("This link is for another snapshot.", "wrong-snapshot")
+        return Identity(str(body["u"]), str(body["c"]), "link")
+
+    def session(self, who: Identity, ttl: float) -> str:
+        return self.sign("session", ttl, u=who.user, c=who.channel, v=who.via)
+
+    def open_session(self, token: str) -> Identity:
+        body = self.verify(token, "session")
+        via = body.get("v")
+        if via not in ("link", "sso", "local"):
+            raise BadToken("This session is not valid.", "tampered")
+        return Identity(str(body["u"]), str(body["c"]), via)
+
+
+def link_url(base_url: str, signer: Signer, snapshot_id: str, user: str, channel: str,
+             ttl: float) -> str:
+    """The page of `snapshot_id` for `user`, asked from `channel`."""
+    token = signer.link(snapshot_id, user, channel, ttl)
+    return f"{base_url.rstrip('/')}/s/{snapshot_id}?t={token}"
+
+
+class OneTimeTokens:
+    """Tokens printed by `hostsnap web`: each opens one session, once."""
+
+    def __init__(self, ttl: float = 3600.0, *, clock: Any = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._open: dict[str, tuple[float, Identity]] = {}
+
+    def issue(self, who: Identity) -> str:
+        token = secrets.token_urlsafe(32)
+        self._open[token] = (self.clock() + self.ttl, who)
+        return token
+
+    def redeem(self, token: str) -> Identity:
+        entry = self._open.pop(token, None)  # popped: a second use finds nothing
+        if entry is None:
+            raise BadToken("This one-time link was already used (or never issued). Run "
+                           "`hostsnap web` again for a new one.", "used")
+        if entry[0] < self.clock():
+            raise BadToken("This one-time link has expired. Run `hostsnap web` again.",
+                           "expired")
+        return entry[1]
