@@ -22,6 +22,8 @@ HELP = {
     "hostsnap_slack_captures_total": ("counter", "Captures started from Slack, by final status"),
     "hostsnap_slack_refusals_total": ("counter", "Requests refused (authz or bad input)"),
     "hostsnap_slack_pending_posts": ("gauge", "Messages waiting for Slack to be reachable"),
+    "hostsnap_warm_sessions": ("gauge", "Warm SSH sessions this process keeps (watch, holds)"),
+    "hostsnap_warm_sessions_connected": ("gauge", "Warm SSH sessions connected right now"),
 }
 
 

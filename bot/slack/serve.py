@@ -29,6 +29,7 @@ from bot.config import Settings
 from bot.metrics import Metrics
 from bot.settings.alerts import AlertConfigError
 from bot.settings.slack import SlackSettings
+from bot.settings.web import WebConfigError
 from bot.slack.alerts import AlertSlack
 from bot.slack.api import make_client, make_session
 from bot.slack.app import build_app, set_auth
@@ -82,6 +83,7 @@ class SlackService:
     async def start(self) -> Running:
         s = self.settings.slack
         check(s)
+        secret = _web_secret(self.settings)  # a missing secret stops us before Slack
         # one HTTP session for every Web API call: keep-alive to Slack, each
         # request bounded by api_timeout
         session = make_session(s)
@@ -99,6 +101,11 @@ class SlackService:
             # keep going: Socket Mode reconnects, pending posts wait for Slack
             log.warning("Slack unreachable at start-up (%s); retrying in the background", e)
         await bot.start()
+        pool = bot.captures.pool  # per replica: each keeps its own sessions
+        self.metrics.gauge("hostsnap_warm_sessions", lambda: len(pool.warm_states))
+        self.metrics.gauge("hostsnap_warm_sessions_connected", lambda: sum(
+            1 for ws in pool.warm_states.values()
+            if ws.session is not None and not ws.session.closed))
         # Without an auth.test answer Bolt asks again on every request and
         # answers 500 while Slack is away: requests are served with what the
         # token says until Slack answers (only the bot's own user id is
@@ -117,6 +124,12 @@ class SlackService:
             await bot.stop(0)
             await session.close()
             raise ServeError(str(e)) from e
+        if secret is not None:  # the pages, on the same server (bot/web/pages)
+            from bot.access.links import Signer
+            from bot.web.pages import attach_pages
+
+            attach_pages(web_app, bot.services, self.settings.web, authz=bot.authz,
+                         signer=Signer(secret))
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, s.http_host, s.http_port)
@@ -157,6 +170,16 @@ class SlackService:
         await r.runner.cleanup()
         await r.bot.stop(self.settings.slack.stop_grace)
         await r.session.close()
+
+
+def _web_secret(settings: Settings) -> bytes | None:
+    """[web]'s signing secret when the pages are on (base_url set), else None."""
+    if not settings.web.base_url:
+        return None
+    try:
+        return settings.web.secret()
+    except WebConfigError as e:
+        raise ServeError(str(e)) from e
 
 
 #: auth.test retried every this many seconds, doubling up to AUTH_RETRY_MAX_S
