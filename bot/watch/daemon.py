@@ -2,7 +2,7 @@
 machine capture through its warm sessions.
 
 Newline-delimited JSON on a unix socket in a 0700 directory (only this user):
-  {"op": "status"}                         -> {"hosts": [...]}
+  {"op": "status"}                         -> {"hosts": [...], "pool": {...}}
   {"op": "capture", "hosts": [...], ...}   -> {"event": ...}* then {"outcomes": [...]}
 """
 
@@ -95,7 +95,8 @@ class WatchServer:
             line = await asyncio.wait_for(reader.readline(), 5)
             req = json.loads(line or b"{}")
             if req.get("op") == "status":
-                await send({"hosts": self.status()})
+                await send({"hosts": self.status(),
+                            "pool": self.service.pool.pool_status()})
             elif req.get("op") == "capture":
                 await self._capture(req, send)
             else:

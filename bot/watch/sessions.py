@@ -2,13 +2,19 @@
 
 A warm session is an SSH connection plus an open SFTP session (plus, on SSH,
 a pre-started `sh` for builtins such as `kill`), all opened while the host can
-still fork, so capture works after sshd can no longer fork a new login."""
+still fork, so capture works after sshd can no longer fork a new login.
+
+When many warm sessions drop at once (a switch restarts, a network blip),
+they must not all knock at once: every reconnect waits a random delay
+(jittered exponential backoff up to watch.reconnect_max_backoff), and at most
+watch.reconnect_concurrency connection attempts run at a time."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -41,10 +47,33 @@ class WarmState:
     holders: set[str] = field(default_factory=set)
 
 
+#: first backoff step (s): a dropped session waits uniform(0, this) before its
+#: first attempt, then uniform(b/2, b) with b doubling up to the cap
+BACKOFF_BASE = 0.5
+
+
+def backoff_delay(failures: int, cap: float, rng: random.Random) -> float:
+    """Seconds to wait before the next attempt, after `failures` failed ones in a
+    row (0: the session just dropped). Spread, so hosts that dropped together
+    come back spread over time; never above `cap`."""
+    if failures <= 0:
+        return rng.uniform(0, min(BACKOFF_BASE, cap))
+    top = min(cap, BACKOFF_BASE * 2 ** min(failures, 30))
+    return rng.uniform(top / 2, top)
+
+
 class SessionPool:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
         self.warm_states: dict[str, WarmState] = {}
+        watch = inventory.settings.watch
+        #: bounds the warm sessions' connection attempts in flight (not captures'
+        #: own connections): the herd after a mass drop queues here
+        self._attempt_slots = asyncio.Semaphore(watch.reconnect_concurrency)
+        self._rng = random.Random()
+        self.connecting = 0  # warm-session connection attempts in flight now
+        self.max_connecting = 0  # the most there ever were at once
+        self.attempts = 0  # warm-session connection attempts started
 
     async def open(self, host: InventoryHost) -> HostSession:
         if host.is_local:
@@ -87,12 +116,14 @@ class SessionPool:
         self.warm_states[host.name] = ws
         return ws
 
-    async def _keep(self, ws: WarmState) -> None:
+    async def _connect_warm(self, ws: WarmState) -> SSHSession:
+        """One connection attempt for a warm session, within the attempt slots."""
         from collectors.transport.ssh import SSHSession
 
-        backoff = 0.5
-        cap = self.inventory.settings.watch.reconnect_max_backoff
-        while True:
+        async with self._attempt_slots:
+            self.attempts += 1
+            self.connecting += 1
+            self.max_connecting = max(self.max_connecting, self.connecting)
             try:
                 session = await self.open(ws.host)
                 assert isinstance(session, SSHSession)
@@ -100,6 +131,16 @@ class SessionPool:
                     await session.start_shell()
                 except Exception as e:  # a warm session without builtins still reads files
                     ws.last_error = f"no pre-started shell: {e}"
+                return session
+            finally:
+                self.connecting -= 1
+
+    async def _keep(self, ws: WarmState) -> None:
+        failures = 0  # failed attempts since the session was last up
+        cap = self.inventory.settings.watch.reconnect_max_backoff
+        while True:
+            try:
+                session = await self._connect_warm(ws)
                 if self.inventory.settings.jvm.arm_in_watch:
                     try:
                         ws.armed = await arm_attach(session, ws.host.labels,
@@ -109,20 +150,23 @@ class SessionPool:
                 ws.session = session
                 ws.connected_at = time.monotonic()
                 ws.ready.set()
-                backoff = 0.5
+                failures = 0
                 await session.conn.wait_closed()
                 ws.reconnects += 1
                 ws.last_error = "connection dropped; reconnecting"
+                with contextlib.suppress(Exception):  # the shell and SFTP of the dead one
+                    await session.close()
             except asyncio.CancelledError:
                 raise
             except TransportError as e:
                 ws.last_error = str(e)
+                failures += 1
             except Exception as e:  # keep trying: this loop is what saves the evidence
                 ws.last_error = f"{type(e).__name__}: {e}"
+                failures += 1
             ws.ready.clear()
             ws.session = None
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, cap)
+            await asyncio.sleep(backoff_delay(failures, cap, self._rng))
 
     async def unwarm(self, name: str, holder: str | None = None) -> bool:
         """`holder` no longer needs the session (None: nobody does); it is closed
@@ -159,6 +203,16 @@ class SessionPool:
             }
             for name, ws in self.warm_states.items()
         ]
+
+    def pool_status(self) -> dict[str, int]:
+        """The pool as a whole: sessions kept, how many are up, connection
+        attempts in flight now / at most at once / in all."""
+        up = sum(1 for ws in self.warm_states.values()
+                 if ws.session is not None and not ws.session.closed)
+        return {"sessions": len(self.warm_states), "connected": up,
+                "connecting": self.connecting, "max_connecting": self.max_connecting,
+                "attempts": self.attempts,
+                "concurrency": self.inventory.settings.watch.reconnect_concurrency}
 
     async def close(self) -> None:
         for name in list(self.warm_states):
