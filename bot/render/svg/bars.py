@@ -36,11 +36,13 @@ class Bar:
     note: str = ""  # after the number ("47 %", "group median 310")
 
 
-def bars(rows: list[Bar], title: str, *, unit: str = "", max_rows: int = 40) -> str:
-    """One row per Bar, all on one scale (the largest value fills the width)."""
+def bars(rows: list[Bar], title: str, *, unit: str = "", max_rows: int = 40,
+         per_row: bool = False) -> str:
+    """One row per Bar, all on one scale (the largest value fills the width), or
+    with `per_row` each on its own (numbers of different units: threads, kB)."""
     rows = rows[:max_rows]
-    top = max([float(v) for r in rows for v in (r.value, r.before) if v is not None] or [1.0])
-    top = top or 1.0
+    top = max([abs(float(v)) for r in rows for v in (r.value, r.before) if v is not None]
+              or [1.0]) or 1.0
     width = LABEL_W + BAR_W + VALUE_W
     height = 20 + ROW * max(1, len(rows))
     out = [svg_open(width, height, title, "bars"), f"<title>{esc(title)}</title>",
@@ -49,7 +51,10 @@ def bars(rows: list[Bar], title: str, *, unit: str = "", max_rows: int = 40) -> 
         out.append(f'<text x="0" y="34" fill="{MUTED}">nothing to draw</text>')
     for i, r in enumerate(rows):
         y = 20 + i * ROW
-        out.append(_row(r, y, top, unit))
+        scale = top
+        if per_row:
+            scale = max(abs(float(v)) for v in (r.value, r.before, 1) if v is not None) or 1.0
+        out.append(_row(r, y, scale, unit))
     out.append("</svg>")
     return "".join(out)
 

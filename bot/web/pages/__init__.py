@@ -17,7 +17,7 @@ from aiohttp import web
 from bot.access.authz import Authorizer, MembershipCache
 from bot.access.links import OneTimeTokens, Signer
 from bot.settings.web import WebSettings
-from bot.web.pages import explorer, raw, snapshot
+from bot.web.pages import alerts, compare, explorer, fleet, hosts, raw, snapshot
 from bot.web.pages.render import environment
 from bot.web.pages.state import IS_PAGE, PAGES, SESSION_COOKIE, SET_SESSION, Pages
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
 #: every page module; W2's modules add their line here
-MODULES = [snapshot, raw, explorer]
+MODULES = [snapshot, raw, explorer, compare, hosts, fleet, alerts]
 
 #: what a page may load: only this server's own CSS, JS and images
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
