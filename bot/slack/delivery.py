@@ -82,12 +82,15 @@ class Delivery:
         self.metrics = metrics
         #: a fleet table still `running` after this long lost its process (set by recover)
         self.fleet_stale_after: timedelta | None = None
+        #: summaries get Open in browser ([web].base_url set; set by the context)
+        self.browser = False
 
     async def deliver(self, post: Post, view: SnapshotView, live: LiveMessage | None = None,
                       *, warm: bool = False) -> Undelivered | None:
         """Summary, then details in the thread. None when Slack has it.
         `warm`: captured through a warm session (said in the summary)."""
-        msg = summary_message(view, requested_by=post.requested_by, warm=warm)
+        msg = summary_message(view, requested_by=post.requested_by, warm=warm,
+                              browser=self.browser)
         if live is not None and live.waiting_for_thread:
             # its thread (the fleet's message) is not up yet: queued, not posted
             # at the top of the channel; Posts.adopt releases it
@@ -117,7 +120,10 @@ class Delivery:
                 await self.post_details(post.channel, root, view)
                 await self.posts.update(post.id, details_posted=True)
         except SlackUnavailable as e:
-            await self.posts.update(post.id, state=PENDING, error=str(e), attempt=True)
+            # the thread its message waited for (a fleet's) may be known only
+            # to the live message: kept, or the retry posts it at the top
+            await self.posts.update(post.id, state=PENDING, error=str(e), attempt=True,
+                                    thread_ts=live.thread_ts if live is not None else None)
             await self._count_pending()
             return Undelivered(str(e), later=True)
         except SlackRejected as e:
