@@ -197,14 +197,16 @@ async def store_big_snapshot(store: Store, host: str = "bench-01", group: str = 
 
 async def store_dumps(store: Store, host: str, group: str, *, jvm: Sequence[bytes] = (),
                       go: bytes | None = None, threads: int = 0, requested_by: str = "bench",
-                      trigger: str = "cli") -> str:
+                      trigger: str = "cli", snapshot_id: str | None = None) -> str:
     """A finished snapshot of `host` as a capture leaves it: host limits, the
     JVM's dumps (`jvm`: one per dump, in order) and one debug=2 goroutine
-    dump, each analyzed by the real stage and stored through `store`."""
+    dump, each analyzed by the real stage and stored through `store`.
+    `snapshot_id`: a fixed id (screenshots), else a new one."""
     threads = threads or 200
     expected = ["limits", *(["jvm"] if jvm else []), *(["goroutines"] if go else [])]
     sid = await store.create_snapshot(host, group=group, trigger=trigger,
-                                      requested_by=requested_by, expected=expected)
+                                      requested_by=requested_by, expected=expected,
+                                      snapshot_id=snapshot_id)
     results = [_limits(threads)]
     if jvm:
         info = JvmResult(jvms=[JvmInfo(
