@@ -56,6 +56,8 @@ DETAILS = ACTION_PREFIX + "details"
 CAPTURE_AGAIN = ACTION_PREFIX + "capture_again"
 COMPARE = ACTION_PREFIX + "compare"
 RAW_FILES = ACTION_PREFIX + "raw_files"
+#: "Open in browser": answered privately with the clicking user's own signed link
+OPEN_IN_BROWSER = ACTION_PREFIX + "browser"
 OPEN = ACTION_PREFIX + "open"
 
 SEV_EMOJI = {Severity.CRITICAL: ":red_circle:", Severity.WARNING: ":large_orange_circle:",
@@ -243,19 +245,31 @@ def progress_message(host: str, states: dict[str, str], *, snapshot_id: str | No
     return Message(title, blocks)
 
 
-def snapshot_buttons(v: SnapshotSummary) -> dict[str, Any]:
+def snapshot_buttons(v: SnapshotSummary, *, browser: bool = False) -> dict[str, Any]:
+    """`browser`: the pages are served ([web].base_url): an Open in browser button
+    (a message the whole channel sees carries no link: each click gets its own)."""
     return {"type": "actions", "block_id": f"snapshot:{v.id}", "elements": [
         button("Details", DETAILS, v.id),
         button("Capture again", CAPTURE_AGAIN, v.id),
         button("Compare with previous", COMPARE, v.id),
         button("Raw files", RAW_FILES, v.id),
+        *([button("Open in browser", OPEN_IN_BROWSER, v.id)] if browser else []),
     ]}
 
 
-def summary_message(v: SnapshotView, *, requested_by: str = "", warm: bool = False
-                    ) -> Message:
+def browser_link_text(v: SnapshotSummary, url: str, ttl_s: float) -> str:
+    """The private answer to Open in browser: the clicking user's own link."""
+    hours = ttl_s / 3600
+    valid = f"{hours:g} h" if hours >= 1 else f"{ttl_s / 60:g} min"
+    return (f"<{url}|Open snapshot {v.id} of {esc(v.host)} in your browser> — this link is "
+            f"yours alone (it signs you in as you) and works for {valid}; do not share it.")
+
+
+def summary_message(v: SnapshotView, *, requested_by: str = "", warm: bool = False,
+                    browser: bool = False) -> Message:
     """The channel message once a capture ended (complete, partial, failed or
-    interrupted): the worst findings with their numbers and the buttons."""
+    interrupted): the worst findings with their numbers and the buttons
+    (`browser`: with Open in browser)."""
     findings = v.finding_list
     vd = verdict(v)  # the same verdict as the terminal and web (bot/render/verdict.py)
     saved = vd.safe
@@ -296,7 +310,7 @@ def summary_message(v: SnapshotView, *, requested_by: str = "", warm: bool = Fal
                               + (f"\n{TRY}" if advice else "")
                               + "".join(f"\n• {esc(a)}" for a in advice)))
     if v.status != "failed":
-        blocks.append(snapshot_buttons(v))
+        blocks.append(snapshot_buttons(v, browser=browser))
     elif not vd.cannot_start_session:  # nothing saved: no details, files or comparison
         blocks.append({"type": "actions", "block_id": f"snapshot:{v.id}", "elements": [
             button("Capture again", CAPTURE_AGAIN, v.id)]})

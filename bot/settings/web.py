@@ -48,8 +48,11 @@ class WebSettings(BaseModel):
         if v is None:
             return None
         v = v.strip().rstrip("/")
-        if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError("base_url is the address people open, https://HOST[:PORT][/PATH]")
+        # no query, fragment or markup characters: links are built by appending to it,
+        # and it goes into Slack's <url|label> markup as is
+        if not re.fullmatch(r"https?://[^/\s?#<>|&\"']+(/[^\s?#<>|&\"']*)?", v):
+            raise ValueError("base_url is the address people open, https://HOST[:PORT][/PATH] "
+                             "(no query or fragment)")
         return v
 
     @field_validator("trusted_proxies")

@@ -152,12 +152,14 @@ class SlackApi:
             channel=channel, ts=ts, text=_plain(msg.text), blocks=msg.blocks))
 
     async def ephemeral(self, channel: str, user: str, text: str, *,
-                        thread_ts: str | None = None, response_url: str | None = None) -> bool:
+                        thread_ts: str | None = None, response_url: str | None = None,
+                        mrkdwn: bool = False) -> bool:
         """Best effort: an explanation that cannot be delivered is logged.
         chat.postEphemeral needs the bot in the channel; a slash command's or
         a click's response_url does not, so it is the fallback. `text` is
-        plain: it often echoes what the user typed."""
-        text = _plain(text)
+        plain: it often echoes what the user typed; `mrkdwn`: it is markup
+        its renderer escaped (a link)."""
+        text = text if mrkdwn else _plain(text)
         try:
             await self._call("chat.postEphemeral", self.client.chat_postEphemeral(
                 channel=channel, user=user, text=text, thread_ts=thread_ts))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.access.links import Signer, link_url
 from bot.render import slack as render
 from bot.slack.api import SlackRejected, SlackUnavailable, Upload
 from bot.slack.handlers import Handlers
@@ -20,6 +21,8 @@ UPLOAD_BATCH = 10
 
 class BrowseHandlers(Handlers):
     """Browsing commands and buttons."""
+
+    _signer: Signer | None = None  # of the pages' links, made at the first click
 
     async def list_snapshots(self, origin: Origin, host: str | None) -> None:
         items = await self.bot.snapshots.list(host, limit=20)
@@ -50,10 +53,34 @@ class BrowseHandlers(Handlers):
         if view is None:
             return
         await self.bot.snapshots.show(origin.viewer, view)
-        ts = await self.bot.reply(origin, render.summary_message(view))
+        ts = await self.bot.reply(origin, render.summary_message(
+            view, browser=bool(self.bot.settings.web.base_url)))
         root = origin.thread_ts or ts
         if root and self.bot.slack.details_in_thread:
             await self._details_to(origin, root, view)
+
+    async def open_in_browser(self, origin: Origin, sid: str) -> None:
+        """Open in browser: the clicking user's own signed link, told to them only,
+        once they may see the snapshot (the page checks their rights again)."""
+        web = self.bot.settings.web
+        if not web.base_url:
+            await self.bot.tell(origin, "The pages are not served here ([web].base_url "
+                                        "is not set).")
+            return
+        view = await self.bot.snapshot(origin, sid)  # refused (and audited) if not allowed
+        if view is None:
+            return
+        if self._signer is None:
+            self._signer = Signer(web.secret())  # checked at start-up by `serve`
+        url = link_url(web.base_url, self._signer, view.id, origin.user, origin.channel,
+                       web.link_ttl)
+        await self.bot.journal.asked(origin.actor, "web_link", view.host, snapshot_id=view.id,
+                                     channel=origin.channel, ttl=web.link_ttl)
+        # only the clicking user sees it (it signs them in); the link is markup
+        await self.bot.api.ephemeral(origin.channel, origin.user,
+                                     render.browser_link_text(view, url, web.link_ttl),
+                                     thread_ts=origin.thread_ts,
+                                     response_url=origin.response_url, mrkdwn=True)
 
     async def details(self, origin: Origin, sid: str) -> None:
         view = await self.bot.snapshot(origin, sid)
