@@ -133,10 +133,12 @@ async def test_every_look_is_audited_and_the_dump_is_parsed_once(serve_pages, sn
     pages, browser = await _open(serve_pages, snapshot_id)
     t = time.perf_counter()
     assert (await browser.get(f"/s/{snapshot_id}/dump/0")).status == 200
+    parsed = pages.core.snapshots.dumps.peek((snapshot_id, 0))
+    assert parsed is not None
     assert (await browser.get(f"/s/{snapshot_id}/dump/0/group/1")).status == 200
     assert (await browser.get(f"/s/{snapshot_id}/dump/0/search?q=x")).status == 200
     assert time.perf_counter() - t < 10
-    assert len(pages.core.snapshots.dumps) == 1  # one dump parsed, three views
+    assert pages.core.snapshots.dumps.peek((snapshot_id, 0)) is parsed  # parsed once
     events = await store.audit_events(snapshot_id=snapshot_id, action="view_raw")
     mine = [e for e in events if e.detail.get("explorer") and e.actor.endswith(ALICE)]
     assert len(mine) == 3 and all(e.detail["interface"] == "web" for e in mine)
@@ -151,3 +153,70 @@ async def test_hostile_thread_names_are_escaped(serve_pages, store):
         body = await (await browser.get(url)).text()
         assert "<script>alert" not in body
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+async def test_the_snapshot_page_starts_parsing_its_dumps(serve_pages, snapshot_id):
+    """Opening the snapshot page warms the explorer's cache, so the first click on a
+    dump does not wait for its parse; nothing is audited until someone looks."""
+    import asyncio
+
+    pages = await serve_pages()
+    browser = await pages.client()
+    assert (await browser.get(pages.link(snapshot_id, ALICE))).status == 200
+    cache = pages.core.snapshots.dumps
+    for _ in range(100):  # bounded: 10 s
+        if len(cache) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert len(cache) == 2
+    events = await pages.core.store.audit_events(snapshot_id=snapshot_id, action="view_raw")
+    assert not [e for e in events if e.detail.get("explorer")]
+
+
+async def test_the_dump_cache_is_bounded_and_loads_once_for_concurrent_asks():
+    import asyncio
+
+    from bot.snapshots.dumps import DumpCache, DumpRef, ExploredDump
+
+    loads: list[tuple[str, int]] = []
+
+    def loader(key, size):
+        async def load():
+            loads.append(key)
+            await asyncio.sleep(0.05)
+            return ExploredDump(ref=DumpRef(key[0], key[1], "jvm/1-dump1.txt", "jvm"),
+                                size=size, redactions=0)
+        return load
+
+    cache = DumpCache(max_entries=3, max_bytes=1000)
+    got = await asyncio.gather(*(cache.get(("a", 0), loader(("a", 0), 10)) for _ in range(5)))
+    assert loads == [("a", 0)] and all(g is got[0] for g in got)
+    for i in range(1, 4):
+        await cache.get(("a", i), loader(("a", i), 10))
+    assert len(cache) == 3 and cache.peek(("a", 0)) is None  # the oldest went
+    await cache.get(("b", 0), loader(("b", 0), 995))  # too big for the rest: they go
+    assert len(cache) == 1 and cache.peek(("b", 0)) is not None
+
+
+def test_the_pictures_escape_every_text():
+    from datetime import UTC, datetime
+
+    from bot.render.dumpview import FlameNode, LockNode
+    from bot.render.svg.bars import Bar, bars
+    from bot.render.svg.flame import icicle
+    from bot.render.svg.lockgraph import lock_graph
+    from bot.render.svg.timeline import Point, line_chart
+
+    evil = '<script>alert("x")</script>&'
+    root = FlameNode("all", 10, {evil: FlameNode(evil, 10)})
+    pictures = [
+        icicle(root, evil),
+        lock_graph([LockNode(address=evil, class_name=evil, owner=evil, owner_state=evil,
+                             waiters=3, by_pool=[(evil, 3)])], evil),
+        bars([Bar(evil, 3, before=1, href=f'/s/x"{evil}', note=evil)], evil),
+        line_chart([Point(datetime(2026, 1, 1, tzinfo=UTC), 5, f'/s/"{evil}', evil)], evil),
+    ]
+    for svg in pictures:
+        assert svg.startswith("<svg") and svg.endswith("</svg>")
+        assert "<script" not in svg and 'href="/s/x"<' not in svg
+        assert "&lt;script&gt;" in svg

@@ -66,7 +66,9 @@ async def explorer(request: web.Request) -> web.Response:
     q = request.query.get("q", "")[:200].strip()
     searching = request.path.endswith("/search")
     results = m.search(q, state, _int(request, "page")) if searching and m.searchable else None
-    grown = await pages(request).core.snapshots.dump_growth(who, view, got)
+    core = pages(request).core
+    grown = await core.snapshots.dump_growth(who, view, got)
+    core.snapshots.warm_dumps(view)  # the snapshot's other dumps, before they are clicked
     groups = m.filtered(state)
     return page(
         request, "explorer.html", v=view, d=got, m=m, state=state, q=q, results=results,

@@ -39,6 +39,7 @@ async def show(request: web.Request) -> web.Response:
     who = await viewer(request, view.host, group=view.host_group)
     core = pages(request).core
     view = await core.snapshots.show(who, view)  # audited: interface "web"
+    core.snapshots.warm_dumps(view)  # parse its dumps now: the explorer opens from the cache
     prev = await core.snapshots.previous(view.id)
     return page(request, "snapshot.html", v=view, verdict=verdict(view),
                 facts=key_facts(view, core.settings.thresholds.host),
