@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from bot.render.svg.gauges import gauge
+from bot.render.svg.gauges import bar, gauge, level
 from collectors.analysis.hostmodels import LimitsSummary, MemorySummary, NetworkSummary
 
 if TYPE_CHECKING:
@@ -84,6 +84,26 @@ def dump_kind(name: str) -> str:
     return next((kind for kind, rx in _DUMP_NAMES if rx.match(name)), "")
 
 
+def collector_bars(v: SnapshotView) -> dict[str, str]:
+    """Each collector's time as a bar against the slowest one."""
+    slowest = max((c.duration_s for c in v.collectors), default=0.0) or 1.0
+    return {c.name: bar(c.duration_s / slowest, f"{c.name}: {c.duration_s:.2f} s",
+                        cls="ok" if c.status in ("ok", "skipped") else "crit")
+            for c in v.collectors}
+
+
+def remote_bars(net: NetworkSummary | None) -> list[tuple[str, int, float, str]]:
+    """(remote, TIME_WAIT sockets, share of the port range, bar): a remote
+    that holds most of the ephemeral ports is what exhausts them."""
+    if net is None or not net.port_range_size:
+        return []
+    size = net.port_range_size
+    return [(e.endpoint, e.count, e.count / size,
+             bar(e.count / size, f"{e.endpoint}: {e.count:,} of {size:,} ports",
+                 cls=level(e.count, size, 0.3, 0.6)))
+            for e in net.top_time_wait_remotes]
+
+
 def snapshot_context(v: SnapshotView) -> dict[str, Any]:
     lim = _model(v, "limits", LimitsSummary)
     mem = _model(v, "memory", MemorySummary)
@@ -93,4 +113,5 @@ def snapshot_context(v: SnapshotView) -> dict[str, Any]:
         tw_gauge = gauge("TIME_WAIT vs ephemeral ports", net.time_wait_ephemeral or
                          net.time_wait, net.port_range_size)
     return {"ceilings": ceilings(lim), "limits": lim, "memory": mem, "network": net,
-            "tw_gauge": tw_gauge, "dumps": dumps(v)}
+            "tw_gauge": tw_gauge, "dumps": dumps(v), "collector_bars": collector_bars(v),
+            "remotes": remote_bars(net)}

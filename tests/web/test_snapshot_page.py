@@ -109,3 +109,76 @@ async def test_an_unknown_snapshot_is_a_clear_404(serve_pages, snapshot_id):
     assert r.status == 404
     assert "No such snapshot" in body and "zzzz9999" in body
     assert (await browser.get("/s/not-an-id!")).status == 404
+
+
+async def _host_snapshot(store, host: str = "web-07") -> str:
+    """A host near its ceilings: cgroup pids.max at 95 %, TIME_WAIT to one
+    backend holding most of the port range, two OOM kills."""
+    from collectors.analysis.hostmodels import (
+        CgroupPids,
+        Endpoint,
+        LimitsSummary,
+        MemorySummary,
+        NetworkSummary,
+        OomKill,
+        ProcessInfo,
+        UserThreads,
+    )
+    from collectors.base import CollectorResult, Status
+
+    sid = await store.create_snapshot(host, group="payments", trigger="alert",
+                                      expected=["limits", "memory", "network", "jvm"])
+    lim = LimitsSummary(threads_max=126_000, pid_max=4_194_304, visible_threads=31_000,
+                        top=[ProcessInfo(pid=811, name="java", user="svc", uid=1001,
+                                         threads=30_400, cmdline="java -jar app.jar")],
+                        users=[UserThreads(user="svc", uid=1001, threads=30_500, processes=3,
+                                           nproc_limit=32_768)],
+                        cgroups=[CgroupPids(path="/system.slice/app", version=2,
+                                            pids_current=30_400, pids_max=32_000)])
+    mem = MemorySummary(mem_total_kb=16_000_000, mem_available_kb=800_000,
+                        oom_kills_since_boot=2, oom_events=[
+                            OomKill(pid=4711, process="java", when="Dec 4 22:10:01",
+                                    line="Out of memory: Killed process 4711 (java)",
+                                    age_s=3 * 3600 + 60),
+                            OomKill(pid=99, process="node", earlier_boot=True,
+                                    line="Out of memory: Killed process 99 (node)")])
+    net = NetworkSummary(states={"TIME-WAIT": 25_000, "ESTAB": 300}, total=25_300,
+                         time_wait=25_000, time_wait_ephemeral=24_900,
+                         port_range=(32768, 60999),
+                         top_time_wait_remotes=[Endpoint(endpoint="10.0.0.5:5432", count=24_000),
+                                                Endpoint(endpoint="10.0.0.6:443", count=900)])
+    for name, model, secs in (("limits", lim, 0.4), ("memory", mem, 0.2), ("network", net, 1.6)):
+        await store.add_result(sid, CollectorResult(name, Status.OK, duration_s=secs,
+                                                    parsed=model.model_dump(mode="json")))
+    await store.add_result(sid, CollectorResult("jvm", Status.TIMEOUT, duration_s=10.0,
+                                                error="timed out after 10s"))
+    await store.finish_snapshot(sid, status="partial")
+    return sid
+
+
+async def test_the_page_shows_ceilings_tcp_oom_and_collectors(serve_pages, store):
+    first = await _host_snapshot(store)
+    sid = await _host_snapshot(store)
+    pages = await serve_pages()
+    browser = await pages.client()
+    body = await (await browser.get(pages.link(sid, ALICE))).text()
+    # the verdict first, with what is missing, as in Slack
+    assert body.index("Evidence incomplete") < body.index("Findings")
+    assert "<b>jvm</b>: timeout: timed out after 10s" in body
+    assert "kill -QUIT" in body
+    # ceilings as gauges, the nearest one coloured critical
+    for label in ("threads vs threads-max", "threads vs pid_max",
+                  "cgroup /system.slice/app pids.max", "user svc ulimit -u"):
+        assert f'aria-label="{label}:' in body, label
+    assert "30,400 / 32,000 (95 %)" in body and 'class="gauge-fill crit"' in body
+    # TCP: TIME_WAIT per remote against the port range (28 232 ports)
+    assert "24,900 / 28,232 (88 %)" in body  # the whole range's gauge
+    assert "<td>10.0.0.5:5432</td><td class=\"n\">24,000</td><td class=\"n\">85.0 %</td>" in body
+    # OOM kills with their ages
+    assert "3 h ago" in body and "earlier boot" in body and "Killed process 4711" in body
+    # collectors with status and timing
+    assert '<tr class="st-timeout"><td>jvm</td><td>timeout</td><td class="n">10.00 s</td>' in body
+    assert 'aria-label="network: 1.60 s"' in body
+    # links: compare with the previous snapshot of the host, the host's timeline
+    assert f'href="/compare/{first}/{sid}"' in body and 'href="/h/web-07"' in body
+    assert "dump/" not in body  # no dumps in this one: no explorer link

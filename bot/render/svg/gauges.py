@@ -39,3 +39,13 @@ def gauge(label: str, used: int, limit: int | None, *, warn: float = 0.7,
 
 def _cut(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def bar(fraction: float, title: str, *, width: int = 120, cls: str = "ok") -> str:
+    """A small bar inside a table cell (a collector's time, a remote's share)."""
+    fill = round(width * max(0.0, min(1.0, fraction)), 1)
+    return (f'<svg class="bar" xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
+            f'height="10" viewBox="0 0 {width} 10" aria-label={quoteattr(title)}>'
+            f'<title>{escape(title)}</title>'
+            f'<rect x="0" y="1" width="{width}" height="8" class="gauge-bg"/>'
+            f'<rect x="0" y="1" width="{fill}" height="8" class="gauge-fill {cls}"/></svg>')
