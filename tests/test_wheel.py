@@ -27,6 +27,11 @@ def test_wheel_ships_migrations_and_upgrades_a_database(tmp_path):
         assert (target / rel).exists(), f"{rel.parent} is missing from pyproject's packages"
     for mod in [*ROOT.glob("bot/**/*.py"), *ROOT.glob("collectors/**/*.py")]:
         assert (target / mod.relative_to(ROOT)).exists(), mod
+    # the pages' templates and assets (no CDN: a host in an incident network has no internet)
+    assets = [*ROOT.glob("bot/web/templates/*"), *ROOT.glob("bot/web/static/*")]
+    assert any(a.name == "base.html" for a in assets)
+    for asset in assets:
+        assert (target / asset.relative_to(ROOT)).exists(), f"{asset} is not in the wheel"
 
     db = tmp_path / "w.db"
     env = {**os.environ, "PYTHONPATH": str(target), "HOSTSNAP_DATABASE_URL": f"sqlite:///{db}",
