@@ -63,9 +63,9 @@ async def _serve(db_url: str) -> None:
     """Run as `--serve DB_URL`: the pages on 127.0.0.1, the port printed once up."""
     from aiohttp import web
 
+    from bot.access.links import Signer
     from bot.app import App
     from bot.web.pages import attach_pages
-    from bot.web.pages.access import Signer
 
     if os.environ.get("BENCH_GC_LOG"):
         _log_gc_pauses()
@@ -141,7 +141,7 @@ class Pages:
 
 
 def link(secret: str, sid: str) -> str:
-    from bot.web.pages.access import Signer
+    from bot.access.links import Signer
 
     return f"/s/{sid}?t={Signer(secret.encode()).link(sid, USER, CHANNEL, 3600)}"
 
