@@ -26,10 +26,11 @@ def dump_bars(d: DumpDiff, rows: int = 15) -> dict[str, str]:
     """Per pool and per stack group, before -> after (biggest changes first)."""
     groups = sorted([*d.changed, *d.appeared, *d.vanished], key=lambda g: -abs(g.delta))[:rows]
     unit = "goroutines" if d.kind == "go" else "threads"
+    pools = [p for p in d.pools if p.delta]  # the unchanged ones are in the table
     return {
-        "pools": bars([Bar(p.name, p.after, before=p.before) for p in d.pools[:rows]],
+        "pools": bars([Bar(p.name, p.after, before=p.before) for p in pools[:rows]],
                       f"{unit} per {'creator' if d.kind == 'go' else 'pool'}, before → after")
-        if d.pools else "",
+        if pools else "",
         "groups": bars([Bar(g.top_frame or g.key, g.after, before=g.before) for g in groups],
                        f"stack groups, before → after ({g_state(groups)})") if groups else "",
     }
