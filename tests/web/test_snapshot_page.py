@@ -182,3 +182,46 @@ async def test_the_page_shows_ceilings_tcp_oom_and_collectors(serve_pages, store
     # links: compare with the previous snapshot of the host, the host's timeline
     assert f'href="/compare/{first}/{sid}"' in body and 'href="/h/web-07"' in body
     assert "dump/" not in body  # no dumps in this one: no explorer link
+
+
+async def test_a_stalled_database_is_a_503_page_within_the_timeout(pg_url):
+    """PostgreSQL behind a proxy that stops answering (tests/faults/dbproxy.py)."""
+    import time
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.access.links import Signer
+    from bot.app import App
+    from bot.store.service import Store
+    from tests.faults.dbproxy import DbProxy
+    from tests.web.conftest import SECRET, settings_with, stored_snapshot
+
+    proxy = await DbProxy().start()
+    store = await Store.open(proxy.url(pg_url), timeout=2.0)
+    try:
+        sid = await stored_snapshot(store)
+        settings = settings_with(store)
+        settings.database_timeout = 2.0
+        app = web.Application()
+        signer = Signer(SECRET)
+        from bot.web.pages import attach_pages
+
+        attach_pages(app, App(settings, store), settings.web, signer=signer)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as browser:
+            link = f"/s/{sid}?t={signer.link(sid, ALICE, 'C1', 3600)}"
+            assert (await browser.get(link)).status == 200
+            proxy.freeze_all()
+            t0 = time.monotonic()
+            r = await browser.get(f"/s/{sid}")
+            took = time.monotonic() - t0
+            body = await r.text()
+            assert r.status == 503, body
+            assert "Database unavailable" in body and "Traceback" not in body
+            assert took < 2.0 + 1.0 + 0.8, took  # database_timeout + grace (+ slack)
+            proxy.resume()
+            assert (await browser.get(f"/s/{sid}")).status == 200
+    finally:
+        proxy.resume()
+        await store.close()
+        await proxy.close()

@@ -7,6 +7,7 @@ the core's use cases (audited and redacted there), then render.page()."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,12 +18,22 @@ from aiohttp import web
 from bot.access.authz import Authorizer, MembershipCache
 from bot.access.links import OneTimeTokens, Signer
 from bot.settings.web import WebSettings
+from bot.store.faults import from_database, unavailable
 from bot.web.pages import alerts, compare, explorer, fleet, hosts, raw, snapshot
-from bot.web.pages.render import environment
-from bot.web.pages.state import IS_PAGE, PAGES, SESSION_COOKIE, SET_SESSION, Pages
+from bot.web.pages.render import environment, error
+from bot.web.pages.state import (
+    IS_PAGE,
+    PAGES,
+    SESSION_COOKIE,
+    SET_SESSION,
+    DatabaseStalled,
+    Pages,
+)
 
 if TYPE_CHECKING:
     from bot.app import App
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
@@ -46,7 +57,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def _page(handler: Handler) -> Handler:
     async def marked(request: web.Request) -> web.StreamResponse:
         request[IS_PAGE] = True  # security headers, even on an error
-        return await handler(request)
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as e:
+            # each database use is bounded by database_timeout (bot/store): a
+            # database away or stalled is a clear 503 page in that time, not a 500
+            if not (isinstance(e, DatabaseStalled) or (unavailable(e) and from_database(e))):
+                raise
+            log.error("page %s not served: database unavailable: %s", request.path,
+                      e or type(e).__name__)
+            raise error(request, 503, "Database unavailable",
+                        "hostsnap's database does not answer; nothing was shown. Try again "
+                        "in a minute.") from None
 
     marked.__name__ = getattr(handler, "__name__", "page")
     return marked

@@ -12,7 +12,7 @@ from aiohttp import web
 from bot.web.pages.guard import viewer
 from bot.web.pages.render import error, page
 from bot.web.pages.snapshot import find
-from bot.web.pages.state import pages
+from bot.web.pages.state import db, pages
 
 #: bytes of a file shown in the page; the download has it whole
 SHOW_BYTES = 2_000_000
@@ -39,11 +39,12 @@ async def raw(request: web.Request) -> web.StreamResponse:
                     f"Snapshot {view.id} has no raw file named {name[:200]}.")
     snapshots = pages(request).core.snapshots
     if download:
-        f = await snapshots.raw(who, view, meta.name, redact=True)  # audited there
+        f = await db(request, snapshots.raw(who, view, meta.name, redact=True))  # audited
         return web.Response(body=f.data, headers={
             "Content-Type": "application/octet-stream",
             "Content-Disposition": f'attachment; filename="{download_name(view.id, name)}"',
             "X-Redactions": str(f.redactions)})
-    f = await snapshots.raw(who, view, meta.name, redact=True, max_bytes=SHOW_BYTES)
+    f = await db(request, snapshots.raw(who, view, meta.name, redact=True,
+                                        max_bytes=SHOW_BYTES))
     return page(request, "raw.html", v=view, meta=meta, text=f.data.decode(errors="replace"),
                 redactions=f.redactions, cut=f.cut, shown=SHOW_BYTES)

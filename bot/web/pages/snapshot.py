@@ -15,7 +15,7 @@ from bot.store.service import SnapshotNotFound
 from bot.store.views import SnapshotView
 from bot.web.pages.guard import identify, may, viewer
 from bot.web.pages.render import error, page
-from bot.web.pages.state import pages
+from bot.web.pages.state import db, pages
 
 
 def routes() -> list[web.RouteDef]:
@@ -27,7 +27,7 @@ async def find(request: web.Request, sid: str) -> SnapshotView:
     asks must be signed in first: an unknown id tells nothing to strangers."""
     await identify(request)
     try:
-        return await pages(request).core.snapshots.find(sid)
+        return await db(request, pages(request).core.snapshots.find(sid))
     except SnapshotNotFound as e:
         raise error(request, 404, "No such snapshot",
                     f"{str(e).strip(chr(39))[:200]}. The snapshot may have been deleted, or "
@@ -38,9 +38,9 @@ async def show(request: web.Request) -> web.Response:
     view = await find(request, request.match_info["sid"])
     who = await viewer(request, view.host, group=view.host_group)
     core = pages(request).core
-    view = await core.snapshots.show(who, view)  # audited: interface "web"
+    view = await db(request, core.snapshots.show(who, view))  # audited: interface "web"
     core.snapshots.warm_dumps(view)  # parse its dumps now: the explorer opens from the cache
-    prev = await core.snapshots.previous(view.id)
+    prev = await db(request, core.snapshots.previous(view.id))
     return page(request, "snapshot.html", v=view, verdict=verdict(view),
                 facts=key_facts(view, core.settings.thresholds.host),
                 prev=prev, may_download=await may(request, "raw", view.host_group),
@@ -50,7 +50,7 @@ async def show(request: web.Request) -> web.Response:
 async def index(request: web.Request) -> web.Response:
     who = await viewer(request)
     p = pages(request)
-    items = await p.core.snapshots.list(None, limit=50)
+    items = await db(request, p.core.snapshots.list(None, limit=50))
     shown, hidden = [], 0
     verdicts: dict[str, bool] = {}
     ident = await identify(request)

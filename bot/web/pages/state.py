@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import jinja2
 from aiohttp import web
@@ -12,9 +13,12 @@ from aiohttp import web
 from bot.access.authz import Authorizer
 from bot.access.links import Identity, OneTimeTokens, Signer
 from bot.settings.web import WebSettings
+from bot.store.faults import request_deadline, within
 
 if TYPE_CHECKING:
     from bot.app import App
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,3 +43,18 @@ SESSION_COOKIE = "hostsnap_session"
 
 def pages(request: web.Request) -> Pages:
     return request.app[PAGES]
+
+
+async def db(request: web.Request, work: Awaitable[T]) -> T:
+    """A page's database work, bounded as a Slack command's is (database_timeout
+    plus a grace): a frozen connection's cleanup is left to finish in the
+    background, the page says 503 now (bot/web/pages/__init__.py)."""
+    try:
+        return await within(request_deadline(pages(request).core.settings.database_timeout),
+                            work)
+    except TimeoutError as e:
+        raise DatabaseStalled("no answer within database_timeout") from e
+
+
+class DatabaseStalled(Exception):
+    """db() gave up waiting (a 503 page)."""
