@@ -180,3 +180,67 @@ async def test_fleet_table_survives_a_killed_bot_and_comes_when_slack_is_back(
         await one.kill()
         await two.stop()
         await store.close()
+
+
+async def test_fleet_killed_mid_capture_gets_its_table_from_the_next_start(
+        fake: FakeSlack, tmp_path: Path) -> None:
+    """Slack down and the bot SIGKILLed while one host is still being captured
+    (an sshd that never answers): the next start marks that capture
+    interrupted, and once Slack is back posts the fleet table with what was
+    saved, both hosts' summaries in its thread."""
+    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    (tmp_path / "known_hosts").write_text("")
+    cfg = tmp_path / "hostsnap.toml"
+    cfg.write_text("\n".join([
+        f'database_url = "sqlite:///{tmp_path}/hostsnap.db"',
+        "[capture]", 'collectors = ["limits", "memory", "network"]',
+        "[ssh]", "retries = 0", "connect_timeout = 30",
+        "[slack]", f'api_base_url = "{fake.base_url}"', "retry_interval = 0.2",
+        "update_interval = 0.3", "post_interval = 0.0",
+        "[[authz]]", 'groups = ["*"]', 'channels = ["*"]', 'user_groups = ["*"]', "",
+        '[[hosts]]', 'name = "slow-01"', 'address = "127.0.0.1"', f"port = {port}",
+        'group = "slow"', f'known_hosts = "{tmp_path}/known_hosts"', ""]))
+    one = await Serve(cfg, tmp_path / "one.log").start(fake)
+    two = Serve(cfg, tmp_path / "two.log")
+    store = await Store.open(f"sqlite:///{tmp_path}/hostsnap.db")
+    try:
+        fake.outage(True)
+        one.route(fake)
+        assert (await fake.command("localhost slow-01", channel="C1")).status == 200
+
+        async def under_way():
+            fleets, _ = await rows(store)
+            if len(fleets) != 1 or sorted(fleets[0].snapshots) != ["localhost", "slow-01"]:
+                return False
+            local = await store.get_snapshot(fleets[0].snapshots["localhost"])
+            return local.status == "complete"
+
+        await until(under_way, 30, "localhost done, slow-01 still connecting")
+        await one.kill()  # mid-capture: the fleet row is still `running`
+        await two.start(fake)
+        two.route(fake)
+        fake.outage(False)
+
+        def table():
+            return next((m for m in fake.top_level("C1")
+                         if "*2 hosts (localhost slow-01)* — 1 saved, 1 not" in m.all_text),
+                        None)
+
+        parent = await fake.wait_for(table, 20, "the fleet table")
+        row = next(line for line in parent.all_text.splitlines()
+                   if line.startswith("slow-01"))
+        assert " interrupted " in row, row
+        await summary_of(fake, host="localhost", channel="C1", thread_ts=parent.ts)
+        slow, _ = await summary_of(fake, host="slow-01", channel="C1", thread_ts=parent.ts)
+        assert "interrupted" in slow.all_text
+        await asyncio.sleep(1.0)  # more retry rounds: nothing may come twice
+        assert fake.top_level("C1") == [parent]
+        named = Counter(m.all_text.split("*")[1] for m in fake.replies("C1", parent.ts))
+        assert named == Counter(["localhost", "slow-01"]), named
+    finally:
+        fake.outage(False)
+        silent.close()
+        await one.kill()
+        await two.stop()
+        await store.close()
