@@ -358,6 +358,25 @@ class Ledger:
                 AlertCooldownRow.host == host, AlertCooldownRow.alert_id == alert_id,
                 AlertCooldownRow.until > until).values(until=until))
 
+    async def interrupted(self, snapshot_ids: list[str], hold: float, detail: str) -> int:
+        """Alerts whose capture was cut short with its bot replica (left
+        `capturing`): capture_failed, so a repeat reopens them, and their
+        host's hold ends in `hold` seconds as after any failed capture."""
+        if not snapshot_ids:
+            return 0
+        until = now() + timedelta(seconds=hold)
+        async with self._tx() as s:
+            rows = (await s.execute(
+                update(AlertRow).where(AlertRow.outcome == "capturing",
+                                       AlertRow.snapshot_id.in_(snapshot_ids))
+                .values(outcome="capture_failed", detail=detail[:2000])
+                .returning(AlertRow.id, AlertRow.host))).all()
+            for rid, host in rows:
+                await s.execute(update(AlertCooldownRow).where(
+                    AlertCooldownRow.host == host, AlertCooldownRow.alert_id == rid,
+                    AlertCooldownRow.until > until).values(until=until))
+        return len(rows)
+
     def _claim_stmt(self, first: dict[str, int], until: datetime, t: datetime) -> Any:
         """Inserted, or taken over once expired; a row still in cooldown is
         left alone and not returned."""

@@ -10,6 +10,10 @@ from typing import Protocol
 
 from bot.store.views import SnapshotView
 
+#: a host-level status: this request joined a capture already running (its
+#: detail: who asked for that one)
+JOINED = "joined"
+
 
 @dataclass
 class ProgressEvent:
@@ -17,7 +21,7 @@ class ProgressEvent:
     snapshot_id: str
     #: None for host-level events (connecting, connected, done)
     collector: str | None
-    #: connecting, connected, running, ok, partial, failed, timeout, skipped, done
+    #: connecting, connected, joined, running, ok, partial, failed, timeout, skipped, done
     status: str
     detail: str = ""
     warm: bool = False

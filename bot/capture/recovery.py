@@ -7,10 +7,11 @@ import os
 import socket
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from bot.store.models import SnapshotRow
-from bot.store.service import OWNER, Store
+from bot.capture.jobs import ACTIVE, INTERRUPTED
+from bot.store.models import CaptureJobRow, SnapshotRow
+from bot.store.service import OWNER, Store, now
 
 
 async def interrupt_dead_captures(store: Store, *, stale_after: timedelta) -> list[str]:
@@ -29,7 +30,19 @@ async def interrupt_dead_captures(store: Store, *, stale_after: timedelta) -> li
         if owner == OWNER or _local_pid_gone(owner):
             ids += await store.mark_interrupted(owner=owner)
     ids += await store.mark_interrupted(older_than=stale_after)
+    await end_jobs_of(store, ids)
     return ids
+
+
+async def end_jobs_of(store: Store, snapshot_ids: list[str]) -> None:
+    """The jobs of snapshots found interrupted end too: a request for the host
+    starts a new capture instead of joining a dead one."""
+    if not snapshot_ids:
+        return
+    async with store.engine.begin() as c:
+        await c.execute(update(CaptureJobRow).where(
+            CaptureJobRow.snapshot_id.in_(snapshot_ids), CaptureJobRow.state.in_(ACTIVE))
+            .values(state=INTERRUPTED, finished_at=now(), error="its process is gone"))
 
 
 async def interrupt_if_orphaned(store: Store, snapshot_id: str) -> bool:
@@ -42,8 +55,9 @@ async def interrupt_if_orphaned(store: Store, snapshot_id: str) -> bool:
             SnapshotRow.id == snapshot_id, SnapshotRow.status == "running"))
     if not owner or owner == OWNER or not _local_pid_gone(owner):
         return False
-    return snapshot_id in await store.mark_interrupted(
-        owner=owner, why="the hostsnap process capturing it is gone")
+    ids = await store.mark_interrupted(owner=owner, why="the hostsnap process capturing it is gone")
+    await end_jobs_of(store, ids)
+    return snapshot_id in ids
 
 
 def _local_pid_gone(owner: str) -> bool:

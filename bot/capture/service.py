@@ -7,7 +7,16 @@ import asyncio
 import contextlib
 import time
 
-from bot.capture.progress import CaptureOutcome, OnProgress, ProgressEvent
+from bot.capture.jobs import (
+    ACTIVE,
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    LEASE_S,
+    CaptureJobs,
+    Job,
+)
+from bot.capture.progress import JOINED, CaptureOutcome, OnProgress, ProgressEvent
 from bot.capture.queue import CaptureQueue
 from bot.config import Settings
 from bot.inventory import Inventory, InventoryHost
@@ -19,6 +28,9 @@ from collectors.base import CollectContext, CollectorResult, Status
 from collectors.runner import run_collectors
 from collectors.transport.base import TransportError
 
+#: seconds between looks at a job another replica runs
+FOLLOW_POLL_S = 0.5
+
 
 class CaptureService:
     def __init__(self, settings: Settings, store: Store, inventory: Inventory | None = None,
@@ -28,6 +40,11 @@ class CaptureService:
         self.inventory = inventory or Inventory(settings)
         self.pool = pool or SessionPool(self.inventory)
         self._inflight: dict[str, asyncio.Future[SnapshotView]] = {}
+        #: host -> the snapshot its running capture writes
+        self._sids: dict[str, str] = {}
+        #: the job table shared by the bot's replicas (`serve`); None: this
+        #: process alone (CLI)
+        self.jobs: CaptureJobs | None = None
 
     async def capture(
         self, host: InventoryHost, *, trigger: str = "cli", actor: str = "",
@@ -35,46 +52,104 @@ class CaptureService:
         deadline: float | None = None, deadline_s: float | None = None,
         queue: CaptureQueue | None = None,
     ) -> CaptureOutcome:
-        """One host. A second request for a host being captured joins it.
+        """One host. A second request for a host being captured joins it (in
+        this process, or with `jobs`, on any replica sharing the database).
         With `queue`, the capture first waits (bounded) for one of its slots;
         `deadline_s` then starts counting when the capture starts (`deadline`:
         an absolute monotonic time instead)."""
         running = self._inflight.get(host.name)
         if running is not None:
+            sid = self._sids.get(host.name)
+            if sid is not None and on_progress is not None:
+                await on_progress(ProgressEvent(host.name, sid, None, JOINED, actor))
             try:
                 return CaptureOutcome(host.name, await asyncio.shield(running), joined=True)
             except TransportError as e:
                 return CaptureOutcome(host.name, error=str(e), joined=True)
         fut: asyncio.Future[SnapshotView] = asyncio.get_running_loop().create_future()
         self._inflight[host.name] = fut
+        job: Job | None = None
+        joined = False
         try:
-            async with queue.slot(host.name) if queue else contextlib.nullcontext():
-                if deadline_s is not None:
-                    deadline = time.monotonic() + deadline_s
-                view = await self._capture(host, trigger, actor, collectors, on_progress,
-                                           deadline)
+            if self.jobs is not None:
+                job, joined = await self.jobs.enqueue(host.name, trigger=trigger,
+                                                      requested_by=actor)
+            if job is not None and joined:
+                view = await self._follow(job, on_progress)
+            else:
+                async with queue.slot(host.name) if queue else contextlib.nullcontext():
+                    if deadline_s is not None:
+                        deadline = time.monotonic() + deadline_s
+                    if job is not None and not await self.jobs_or_fail().take(job.id):
+                        raise TransportError(f"{host.name}: capture job {job.id} was "
+                                             "interrupted before it started")
+                    view = await self._capture(host, trigger, actor, collectors, on_progress,
+                                               deadline, job.snapshot_id if job else None)
+                await self._end(job, DONE)
             fut.set_result(view)
-            return CaptureOutcome(host.name, view)
+            return CaptureOutcome(host.name, view, joined=joined)
         except TransportError as e:
+            if not joined:
+                await self._end(job, FAILED, str(e))
             fut.set_exception(e)
             fut.exception()  # retrieved: joiners that never came must not warn
-            return CaptureOutcome(host.name, error=str(e))
+            return CaptureOutcome(host.name, error=str(e), joined=joined)
         except BaseException as e:
+            if not joined and job is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._end(job, INTERRUPTED, f"capture aborted ({e!r})"))
             fut.set_exception(TransportError(f"{host.name}: capture aborted ({e!r})"))
             fut.exception()
             raise
         finally:
             self._inflight.pop(host.name, None)
+            self._sids.pop(host.name, None)
+
+    def jobs_or_fail(self) -> CaptureJobs:
+        assert self.jobs is not None
+        return self.jobs
+
+    async def _end(self, job: Job | None, state: str, error: str | None = None) -> None:
+        if job is not None and self.jobs is not None:
+            await self.jobs.finish(job.id, state, error)
+
+    async def _follow(self, job: Job, on_progress: OnProgress | None) -> SnapshotView:
+        """A job another replica runs: its progress from the database, until
+        its snapshot ends (or a survivor says its replica died)."""
+        cs = self.settings.capture
+        give_up = time.monotonic() + cs.queue_timeout + cs.deadline + LEASE_S + 30
+        shown: dict[str, str] = {}
+        announced = False
+        while time.monotonic() < give_up:
+            p = await self.jobs_or_fail().progress(job)
+            if p.snapshot_status is not None:
+                if on_progress is not None:
+                    if not announced:
+                        await on_progress(ProgressEvent(job.host, job.snapshot_id, None,
+                                                        JOINED, job.requested_by))
+                        announced = True
+                    for name, st in p.collectors.items():
+                        if shown.get(name) != st:
+                            shown[name] = st
+                            await on_progress(ProgressEvent(job.host, job.snapshot_id, name, st))
+                if p.snapshot_status != "running":
+                    return await self.store.get_snapshot(job.snapshot_id)
+            elif p.state not in ACTIVE:  # ended before it made a snapshot
+                raise TransportError(p.error or f"{job.host}: capture {p.state}")
+            await asyncio.sleep(FOLLOW_POLL_S)
+        raise TransportError(f"{job.host}: the capture running on another replica did not "
+                             f"end within {give_up - time.monotonic():.0f} s")
 
     async def _capture(
         self, host: InventoryHost, trigger: str, actor: str, names: list[str] | None,
-        on_progress: OnProgress | None, deadline: float | None,
+        on_progress: OnProgress | None, deadline: float | None, snapshot_id: str | None = None,
     ) -> SnapshotView:
         classes = registry.resolve(names or self.settings.capture.collectors)
         expected = [c.name for c in classes]
         sid = await self.store.create_snapshot(
             host.name, group=host.group, trigger=trigger, requested_by=actor, expected=expected,
-            audit_actor=actor or "cli")
+            audit_actor=actor or "cli", snapshot_id=snapshot_id)
+        self._sids[host.name] = sid  # for requests joining in this process
 
         async def emit(collector: str | None, status: str, detail: str = "",
                        warm: bool = False) -> None:

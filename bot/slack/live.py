@@ -93,17 +93,20 @@ class LiveMessage:
     async def _flush(self) -> None:
         if await self.posted() is None:
             return  # never reached Slack: nothing to update
-        await self._wait_turn()
-        msg, self._latest = self._latest, None
-        if msg is None or self.ts is None:
-            return
-        try:
-            await self.api.update(self.channel, self.ts, msg)
-            self.updates += 1
-        except (SlackUnavailable, SlackRejected) as e:
-            log.info("progress update skipped: %s", e)
-        finally:
-            self._last_sent = time.monotonic()
+        # a state shown while the previous one was on its way is sent next (else
+        # the last progress of a quiet spell would never be seen)
+        while self._latest is not None:
+            await self._wait_turn()
+            msg, self._latest = self._latest, None
+            if msg is None or self.ts is None:
+                return
+            try:
+                await self.api.update(self.channel, self.ts, msg)
+                self.updates += 1
+            except (SlackUnavailable, SlackRejected) as e:
+                log.info("progress update skipped: %s", e)
+            finally:
+                self._last_sent = time.monotonic()
 
     async def finish(self, msg: Message) -> bool:
         """Replace the progress by `msg` (or post it, if the first post never
