@@ -62,6 +62,7 @@ class HostsnapBot(SlackContext):
         if ids:
             log.warning("captures interrupted by a restart: %s", ", ".join(ids))
         self._retry = asyncio.create_task(self.delivery.run_retry_loop(), name="slack-retry")
+        self.capturing.start_jobs()  # the capture job queue shared with other replicas
         self._warm_configured()
         self.warm.start()
         return ids
@@ -90,6 +91,7 @@ class HostsnapBot(SlackContext):
             t.cancel()  # captures end `interrupted`...
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=CLEANUP_S)
+        await self.capturing.stop_jobs()  # no capture left: no lease to renew
         try:  # ...and their messages say so now if Slack is there, else at the next start
             await asyncio.wait_for(self.delivery.retry_pending(), CLEANUP_S)
         except Exception as e:

@@ -10,7 +10,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bot.capture.progress import CaptureOutcome, OnProgress
+from bot.alerts.ledger import Ledger
+from bot.capture.jobs import DEAD_OWNER, HEARTBEAT_S, CaptureJobs
+from bot.capture.progress import JOINED, CaptureOutcome, OnProgress, ProgressEvent
 from bot.inventory import InventoryError, InventoryHost
 from bot.render import slack as render
 from bot.render.slack_fleet import fleet_progress_message
@@ -18,7 +20,7 @@ from bot.slack.api import SlackRejected
 from bot.slack.handlers import Handlers
 from bot.slack.live import LiveMessage
 from bot.slack.origin import NOT_A_MEMBER, Origin
-from bot.slack.posts import DONE, PENDING
+from bot.slack.posts import AWAITING, DONE, PENDING, RUNNING
 from bot.slack.tracker import CaptureTracker
 from bot.store.views import SnapshotView
 from collectors import registry
@@ -44,6 +46,8 @@ class CaptureHandlers(Handlers):
         #: a burst of the same `/snapshot @web` follows the one message already
         #: there instead of adding a message (and a thread of hosts) per command
         self._fleets: set[FleetKey] = set()
+        self._jobs: asyncio.Task[None] | None = None
+        self._telling: asyncio.Task[None] | None = None
 
     async def capture(self, origin: Origin, targets: list[str]) -> None:
         limit = min(self.bot.slack.max_hosts, self.bot.settings.capture.max_hosts)
@@ -189,13 +193,19 @@ class CaptureHandlers(Handlers):
         the details in its thread). Returns the snapshot, None if none was made."""
         names = [c.name for c in registry.resolve(self.bot.settings.capture.collectors)]
         tracker: CaptureTracker | None = None  # bound below; the first render comes before
+        #: this request joined a capture already running (here or on another replica)
+        joined = False
 
         def render_progress(states: dict[str, str], sid: str | None,
                             host_state: str) -> render.Message:
+            nonlocal joined
+            if host_state == JOINED:
+                joined, host_state = True, "running"
             if on_state is not None:
                 on_state(host_state, None)
             return render.progress_message(host.name, states, snapshot_id=sid,
                                            host_state=host_state, requested_by=origin.user,
+                                           joined=joined,
                                            warm=tracker is not None and tracker.warm)
 
         tracker = CaptureTracker(
@@ -203,11 +213,30 @@ class CaptureHandlers(Handlers):
             self.bot.slack.update_interval, names, render_progress, requested_by=origin.user,
             details=details, thread=thread, on_snapshot=on_snapshot)
 
+        told = False
+
+        async def tell_joined(sid: str) -> None:
+            nonlocal told
+            if not told:
+                told = True
+                await self.bot.tell(origin, f"{host.name} was already being captured "
+                                            f"(snapshot {sid}): you joined that capture, "
+                                            "nothing new was started. Its result shows in "
+                                            "the message here.")
+
         async def capture(progress: OnProgress) -> CaptureOutcome:
+            async def seen(ev: ProgressEvent) -> None:
+                await progress(ev)
+                if ev.status == JOINED:
+                    await tell_joined(ev.snapshot_id)
+
             # the deadline counts from the capture's start, not from the queue
-            return await self.bot.captures.capture(
-                host, trigger="slack", actor=origin.actor, on_progress=progress,
+            out = await self.bot.captures.capture(
+                host, trigger="slack", actor=origin.actor, on_progress=seen,
                 deadline_s=self.bot.settings.capture.deadline, queue=self.bot.capture_slots)
+            if out.joined and out.snapshot_id is not None:
+                await tell_joined(out.snapshot_id)
+            return out
 
         view, error = await tracker.follow(capture, self.bot.snapshots.find)
         self.bot.metrics.inc("hostsnap_slack_captures_total",
@@ -227,6 +256,11 @@ class CaptureHandlers(Handlers):
         if on_state is not None:
             on_state(view.status, None)
         p = await tracker.current_post(view.id)
+        # a sweep (a replica died with the capture) may have queued this post
+        # and a retry taken it meanwhile: whoever claims it delivers it, once
+        if p.state != AWAITING and not (p.state in (RUNNING, PENDING)
+                                        and await self.bot.posts.claim(p)):
+            return view
         failed = await self.bot.delivery.deliver(p, view, tracker.live, warm=tracker.warm)
         if failed is not None and failed.reason in NOT_A_MEMBER:
             await self.bot.tell(origin, f"Snapshot `{view.id}` of {host.name} is saved, but I "
@@ -235,6 +269,61 @@ class CaptureHandlers(Handlers):
                                         f"`{self.bot.slack.command} show {view.id}`.")
         return view
 
+
+    # -- the job queue shared with the other replicas ---------------------------------
+    def start_jobs(self) -> None:
+        """Captures go through the shared job table from now on; this replica
+        renews its jobs' leases and interrupts those of dead replicas."""
+        self.bot.captures.jobs = CaptureJobs(self.bot.store)
+        self._jobs = asyncio.create_task(self._run_jobs(), name="capture-jobs")
+
+    async def stop_jobs(self) -> None:
+        for t in (self._jobs, self._telling):
+            if t is not None:
+                t.cancel()
+                await asyncio.gather(t, return_exceptions=True)
+
+    async def _run_jobs(self) -> None:
+        jobs = self.bot.captures.jobs
+        assert jobs is not None
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await jobs.beat()
+                gone = await jobs.sweep()
+            except Exception:  # the database may be away: next round
+                log.exception("capture jobs: lease renewal or sweep failed")
+                continue
+            if gone:
+                await self._release_alerts([g.snapshot_id for g in gone])
+                if self._telling is None or self._telling.done():
+                    # apart from the heartbeat: Slack may be slow, leases may not wait
+                    self._telling = asyncio.create_task(self._tell_interrupted(),
+                                                        name="capture-jobs-tell")
+
+    async def _release_alerts(self, snapshot_ids: list[str]) -> None:
+        """Alerts whose capture died with its replica: captured again on their
+        next repeat (after retry_failed_after, as any failed capture)."""
+        a = self.bot.settings.alerts
+        try:
+            n = await Ledger(self.bot.store).interrupted(
+                snapshot_ids, min(a.retry_failed_after, a.cooldown),
+                f"interrupted: {DEAD_OWNER}")
+        except Exception:
+            log.exception("capture jobs: alerts of interrupted captures not released")
+            return
+        if n:
+            log.warning("%d alert%s left capturing by a stopped replica: captured again on "
+                        "the next repeat", n, "s" if n != 1 else "")
+
+    async def _tell_interrupted(self) -> None:
+        """The interrupted captures' messages (in any channel, asked on any
+        replica) say so now, not at the next retry round."""
+        try:
+            await self.bot.posts.requeue_orphans()
+            await self.bot.delivery.retry_pending()
+        except Exception:
+            log.exception("capture jobs: interrupted captures not told yet (retried later)")
 
     async def capture_again(self, origin: Origin, sid: str) -> None:
         view = await self.bot.snapshot(origin, sid)
