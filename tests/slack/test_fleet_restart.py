@@ -146,14 +146,18 @@ async def test_fleet_table_survives_a_killed_bot_and_comes_when_slack_is_back(
         assert not fake.messages
 
         fake.outage(False)
+        back = time.monotonic()
 
         def table():
             return next((m for m in fake.top_level("C1")
                          if f"*3 hosts ({LABEL})* — 1 saved, 2 not" in m.all_text), None)
 
         parent = await fake.wait_for(table, 15, "the fleet table")
+        took = time.monotonic() - back
         summaries = [await summary_of(fake, host=h, channel="C1", thread_ts=parent.ts,
                                       timeout=15) for h in HOSTS]
+        print(f"\n[{db}] Slack back -> fleet table {took:.2f} s, -> {len(HOSTS)} summaries "
+              f"in its thread {time.monotonic() - back:.2f} s (retry_interval 0.2 s)")
         local, sid = summaries[0]
         assert "Evidence saved — safe to restart." in local.all_text
         assert sid == fleet.snapshots["localhost"]
