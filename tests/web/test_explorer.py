@@ -220,3 +220,51 @@ def test_the_pictures_escape_every_text():
         assert svg.startswith("<svg") and svg.endswith("</svg>")
         assert "<script" not in svg and 'href="/s/x"<' not in svg
         assert "&lt;script&gt;" in svg
+
+
+async def test_a_file_with_two_dumps_shows_the_last_and_what_grew_since_the_first(
+        serve_pages, store):
+    """A SIGQUIT log (a container's stdout) holds every dump the JVM printed."""
+    first, second = corpus_jvm("evictor.1.jstack"), corpus_jvm("evictor.2.jstack")
+    sid = await store_dumps(store, "web-06", "payments", jvm=[first + b"\n" + second])
+    _, browser = await _open(serve_pages, sid)
+    body = await (await browser.get(f"/s/{sid}/dump/0")).text()
+    assert "the last of 2 dumps in this file" in body
+    assert "697 threads" in body
+    assert "What grew since the previous dump in this file" in body
+    assert "298 → 697 threads (+399)" in body
+
+
+async def test_many_matches_and_big_groups_are_paged(serve_pages, store):
+    from tests.web.conftest import corpus_go
+
+    sid = await store_dumps(store, "web-06", "payments", go=corpus_go("mutex-aged.debug2"))
+    _, browser = await _open(serve_pages, sid)
+    r = await browser.get(f"/s/{sid}/dump/0/search", params={"q": "goroutine"})
+    body = await r.text()
+    assert "305 goroutines match" in body and "page 1 of 4" in body
+    assert body.count("<tr><td>goroutine ") == 100
+    last = await (await browser.get(f"/s/{sid}/dump/0/search",
+                                    params={"q": "goroutine", "page": "4"})).text()
+    assert "page 4 of 4" in last and last.count("<tr><td>goroutine ") == 5
+    assert "next →" not in last and "← previous" in last
+    # a group of 150: the first 100, then "more" loads the rest
+    frag = await (await browser.get(f"/s/{sid}/dump/0/group/1")).text()
+    assert frag.count("<tr><td>goroutine ") == 100 and "50 not shown yet" in frag
+    more = re.search(r'data-src="([^"]+page=2[^"]*)"', frag).group(1)
+    rest = await (await browser.get(more.replace("&amp;", "&"))).text()
+    assert rest.count("<tr><td>goroutine ") == 50 and "not shown yet" not in rest
+    assert '<pre class="frames">' not in rest  # the frames came with the first page
+
+
+async def test_a_debug1_goroutine_dump_lists_stacks_without_goroutines(serve_pages, store):
+    from tests.web.conftest import corpus_go
+
+    sid = await store_dumps(store, "web-06", "payments", go=corpus_go("mutex-aged.debug1"))
+    _, browser = await _open(serve_pages, sid)
+    body = await (await browser.get(f"/s/{sid}/dump/0")).text()
+    assert "goroutines debug=1" in body
+    assert "lists stacks with counts, not goroutines" in body
+    assert _groups(body)[0] >= 100
+    frag = await (await browser.get(f"/s/{sid}/dump/0/group/1")).text()
+    assert "debug=1 lists no single goroutine" in frag and '<pre class="frames">' in frag
