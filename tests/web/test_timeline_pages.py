@@ -178,3 +178,19 @@ async def test_alerts_page_escapes_what_the_sender_wrote(serve_pages, store):
     assert "<script>x</script>" not in body and "&lt;script&gt;x&lt;/script&gt;" in body
     assert "<b>bold</b>" not in body and "&lt;b&gt;bold&lt;/b&gt;" in body
     assert "nope-1" in body  # the local operator sees every alert
+
+
+async def test_the_timeline_use_case_on_sqlite_and_postgresql(any_store):
+    from bot.snapshots.service import SnapshotService, Viewer
+
+    old = await host_snapshot(any_store, "web-07", threads=100, time_wait=5, mem_used_pct=30,
+                              days_ago=2)
+    new = await host_snapshot(any_store, "web-07", threads=900, time_wait=50, mem_used_pct=75)
+    await host_snapshot(any_store, "web-08", threads=1, time_wait=1, mem_used_pct=1)
+    points = await SnapshotService(any_store).timeline(Viewer("cli:ops", "cli"), "web-07")
+    assert [p.snapshot.id for p in points] == [old, new]  # oldest first, this host only
+    assert [(p.threads, p.time_wait, p.mem_used_pct) for p in points] == [
+        (1200, 5, 30.0), (2000, 50, 75.0)]
+    events = await any_store.audit_events(action="view_host")
+    assert [(e.actor, e.target, e.detail["snapshots"]) for e in events] == [
+        ("cli:ops", "web-07", 2)]
