@@ -7,6 +7,7 @@ the core's use cases (audited and redacted there), then render.page()."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,7 @@ HEADERS = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_COMPILING: web.AppKey[asyncio.Future[None]] = web.AppKey("pages_compiling")
 
 
 def _page(handler: Handler) -> Handler:
@@ -101,7 +103,22 @@ def attach_pages(app: web.Application, core: App, settings: WebSettings, *,
                          route.kwargs).register(app.router)
     app.router.add_static("/static/", STATIC, name="static", append_version=False)
     app.on_response_prepare.append(_prepare)
+    app.on_startup.append(_compile_templates)
     return state
+
+
+async def _compile_templates(app: web.Application) -> None:
+    """Jinja compiles a template at its first use (~100 ms for them all): done
+    in a thread as the server starts, so no first visitor waits for it, and
+    the start-up of `serve` does not either."""
+    env = app[PAGES].env
+
+    def compile_all() -> None:
+        for name in env.list_templates(extensions=["html"]):
+            env.get_template(name)
+
+    task = asyncio.get_running_loop().run_in_executor(None, compile_all)
+    app[_COMPILING] = task  # referenced until done; an error shows at first use instead
 
 
 async def _prepare(request: web.Request, response: web.StreamResponse) -> None:
