@@ -151,6 +151,8 @@ class HostsnapBot(SlackContext):
                 await self.browsing.diff(origin, sid, None)
             elif action_id == render.RAW_FILES:
                 await self.browsing.raw_files(origin, sid)
+            elif action_id == render.OPEN_IN_BROWSER:
+                await self.browsing.open_in_browser(origin, sid)
             elif action_id.startswith(render.OPEN):
                 await self.browsing.show(origin, sid)
             else:
