@@ -225,3 +225,18 @@ async def test_a_stalled_database_is_a_503_page_within_the_timeout(pg_url):
         proxy.resume()
         await store.close()
         await proxy.close()
+
+
+async def test_a_hostile_thread_name_in_a_real_dump_is_text_on_the_page(serve_pages, store):
+    """The real analysis names the deadlocked threads in its finding; a thread
+    may be named anything by the application."""
+    from tests.web.bigdumps import store_dumps
+    from tests.web.conftest import corpus_jvm
+
+    text = corpus_jvm().decode().replace('"transfer-1"', f'"{HOSTILE}"')
+    sid = await store_dumps(store, "web-05", "payments", jvm=[text.encode()])
+    pages = await serve_pages()
+    body = await (await (await pages.client()).get(pages.link(sid, ALICE))).text()
+    assert "JVM_DEADLOCK" in body
+    assert "<script>alert" not in body and "<img" not in body
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in body
