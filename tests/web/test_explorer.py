@@ -268,3 +268,25 @@ async def test_a_debug1_goroutine_dump_lists_stacks_without_goroutines(serve_pag
     assert _groups(body)[0] >= 100
     frag = await (await browser.get(f"/s/{sid}/dump/0/group/1")).text()
     assert "debug=1 lists no single goroutine" in frag and '<pre class="frames">' in frag
+
+
+async def test_big_raw_files_are_unpacked_off_the_loop_and_still_checked(store):
+    """Store.get_artifact: a dump over 1 MB is decompressed and hashed in a worker
+    thread; a stored file whose hash does not match is still refused."""
+    import pytest
+    from sqlalchemy import update
+
+    from bot.store.db import DatabaseError
+    from bot.store.models import ArtifactRow
+
+    big = corpus_jvm("lock-convoy.jcmd") * 40
+    assert len(big) > 1 << 20
+    sid = await store_dumps(store, "web-06", "payments", jvm=[big, corpus_jvm()])
+    _, data = await store.get_artifact(sid, "jvm/4242-dump1.txt")
+    assert data == big
+    async with store.sessions.begin() as s:
+        await s.execute(update(ArtifactRow).where(ArtifactRow.snapshot_id == sid)
+                        .values(sha256="0" * 64))
+    for name in ("jvm/4242-dump1.txt", "jvm/4242-dump2.txt"):  # threaded, inline
+        with pytest.raises(DatabaseError, match="corrupt"):
+            await store.get_artifact(sid, name)
