@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +117,10 @@ class Pages:
         await self.server.close()
 
 
-@pytest.fixture
-async def serve_pages(store: Store) -> AsyncIterator[Serve]:
-    """serve_pages(**web settings, onetime=False, authz=[rules]) -> Pages on 127.0.0.1."""
+@asynccontextmanager
+async def pages_on(store: Store) -> AsyncIterator[Serve]:
+    """start(**web settings, onetime=False, authz=[rules]) -> Pages on 127.0.0.1,
+    over `store`; every server started is closed at the end."""
     started: list[Pages] = []
 
     async def start(*, onetime: bool = False, signer: Signer | None = None,
@@ -135,6 +137,22 @@ async def serve_pages(store: Store) -> AsyncIterator[Serve]:
         started.append(p)
         return p
 
-    yield start
-    for p in started:
-        await p.close()
+    try:
+        yield start
+    finally:
+        for p in started:
+            await p.close()
+
+
+@pytest.fixture
+async def serve_pages(store: Store) -> AsyncIterator[Serve]:
+    """serve_pages(**web settings, onetime=False, authz=[rules]) -> Pages on 127.0.0.1."""
+    async with pages_on(store) as start:
+        yield start
+
+
+@pytest.fixture
+async def serve_pages_any(any_store: Store) -> AsyncIterator[Serve]:
+    """The same over SQLite and over PostgreSQL."""
+    async with pages_on(any_store) as start:
+        yield start

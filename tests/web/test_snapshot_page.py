@@ -240,3 +240,24 @@ async def test_a_hostile_thread_name_in_a_real_dump_is_text_on_the_page(serve_pa
     assert "JVM_DEADLOCK" in body
     assert "<script>alert" not in body and "<img" not in body
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in body
+
+
+async def test_the_page_and_its_guard_on_sqlite_and_postgresql(serve_pages_any, any_store):
+    from tests.web.conftest import BOB, stored_snapshot
+
+    sid = await stored_snapshot(any_store)
+    pages = await serve_pages_any()
+    alice = await pages.client()
+    r = await alice.get(pages.link(sid, ALICE))
+    assert r.status == 200 and "JVM_DEADLOCK" in await r.text()
+    assert (await alice.get(f"/s/{sid}/raw/jvm/4242-dump1.txt?download=1")).status == 200
+    bob = await pages.client()
+    await bob.get(pages.link(sid, BOB))
+    assert (await bob.get(f"/s/{sid}/raw/jvm/4242-dump1.txt?download=1")).status == 403
+    assert (await alice.get("/s/zzzz9999")).status == 404
+    views = await any_store.audit_events(snapshot_id=sid, action="view")
+    raws = await any_store.audit_events(snapshot_id=sid, action="view_raw")
+    refused = await any_store.audit_events(action="refused")
+    assert [v.actor for v in views] == [f"slack:{BOB}", f"slack:{ALICE}"]
+    assert [v.actor for v in raws] == [f"slack:{ALICE}"]
+    assert [r.actor for r in refused] == [f"slack:{BOB}"]
