@@ -108,6 +108,8 @@ class DumpModel:
     flame: FlameNode
     summary: dict[str, Any]  # summary(top=100): what diff_*_dumps compares
     searchable: bool = True  # debug=1 has no per-goroutine rows
+    #: pool (Go: creator) -> state -> count
+    pool_states: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def group(self, rank: int) -> Group | None:
         return self.groups[rank - 1] if 1 <= rank <= len(self.groups) else None
@@ -209,7 +211,21 @@ def _build_jvm(d: ThreadDump) -> DumpModel:
     return DumpModel(kind="jvm", title=title, total=len(d.threads),
                      states=dict(summary["states"]), pools=dict(summary["pools"]),
                      groups=groups, warnings=list(d.warnings), locks=java_locks(d),
-                     flame=flame([(g.frames, g.count) for g in groups]), summary=summary)
+                     flame=flame([(g.frames, g.count) for g in groups]), summary=summary,
+                     pool_states=_pool_states(groups))
+
+
+def _pool_states(groups: list[Group]) -> dict[str, dict[str, int]]:
+    """States per pool, from the groups (a JVM group knows its threads' pools)."""
+    out: dict[str, Counter[str]] = {}
+    for g in groups:
+        if g.members and isinstance(g.members[0], JavaThread):
+            for t in g.members:
+                out.setdefault(t.pool, Counter())[t.state] += 1
+        else:  # Go: one state per group; its creator
+            for pool, n in g.pools.items():
+                out.setdefault(pool, Counter())[g.state or "(unknown)"] += n
+    return {p: dict(c.most_common()) for p, c in out.items()}
 
 
 def _build_go(d: GoroutineDump) -> DumpModel:
@@ -234,7 +250,7 @@ def _build_go(d: GoroutineDump) -> DumpModel:
         states=dict(states.most_common()), pools=dict(summary["pools"]), groups=groups,
         warnings=list(d.warnings) + ([d.panic] if d.panic else []), locks=go_locks(d),
         flame=flame([(g.frames, g.count) for g in groups]), summary=summary,
-        searchable=d.format != "debug=1")
+        searchable=d.format != "debug=1", pool_states=_pool_states(groups))
 
 
 def _go_group(rank: int, state: str, stack: GoStack, count: int, members: list[Goroutine],

@@ -45,6 +45,8 @@ async def test_jvm_dump_groups_biggest_first_collapsed_and_the_deadlock_drawn(
     assert 'class="flame"' in body
     # states with their counts link to a filter
     assert "?state=BLOCKED" in body
+    # pools with their states
+    assert re.search(r"transfer-N</a></td><td class=\"n\">2</td><td class=\"dim\">BLOCKED 2", body)
 
 
 async def test_a_group_loads_its_frames_and_threads_as_a_fragment(serve_pages, snapshot_id):
