@@ -252,3 +252,13 @@ async def test_a_one_time_token_opens_one_session_once(serve_pages, snapshot_id,
     views = await store.audit_events(snapshot_id=snapshot_id, action="view")
     assert views[0].actor == "cli:operator" and views[0].detail == {"interface": "web"}
     assert any(d["kind"] == "token-used" for d in await _refusals(store))
+
+
+async def test_a_link_opened_behind_sso_as_someone_else_is_refused(serve_pages, snapshot_id):
+    pages = await serve_pages(trusted_proxies=["127.0.0.1"], user_header="X-Forwarded-User",
+                              sso_channel=CHANNEL)
+    browser = await pages.client()
+    r = await browser.get(pages.link(snapshot_id, ALICE), headers={"X-Forwarded-User": BOB})
+    assert r.status == 403 and "someone else" in await r.text()
+    r = await browser.get(pages.link(snapshot_id, BOB), headers={"X-Forwarded-User": BOB})
+    assert r.status == 200
