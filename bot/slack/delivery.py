@@ -80,8 +80,8 @@ class Delivery:
         self.posts = Posts(store)
         self.settings = settings
         self.metrics = metrics
-        #: a fleet table still `running` after this long lost its process (set by recover)
-        self.fleet_stale_after: timedelta | None = None
+        #: fleet tables of dead processes are taken over once recover() ran
+        self.recovered = False
         #: summaries get Open in browser ([web].base_url set; set by the context)
         self.browser = False
 
@@ -195,9 +195,9 @@ class Delivery:
     async def retry_fleets(self) -> bool:
         """One pass over fleet tables waiting for Slack. False when Slack is
         still away (the hosts' summaries would fail the same way)."""
-        if self.fleet_stale_after is not None:
+        if self.recovered:
             # another replica (or a process on this machine) died capturing one
-            await self.posts.requeue_orphan_fleets(_local_pid_gone, self.fleet_stale_after)
+            await self.posts.requeue_orphan_fleets(_local_pid_gone)
         for fleet in await self.posts.pending_fleets():
             if not await self.posts.claim_fleet(fleet):
                 continue  # another replica took it
@@ -252,7 +252,7 @@ class Delivery:
         ids = await interrupt_dead_captures(self.store, stale_after=stale_after)
         await self.posts.requeue_orphans()
         # fleet tables whose process died: posted with what their hosts saved
-        await self.posts.requeue_orphan_fleets(_owner_gone, stale_after)
-        self.fleet_stale_after = stale_after
+        await self.posts.requeue_orphan_fleets(_owner_gone)
+        self.recovered = True
         await self._count_pending()
         return ids

@@ -12,14 +12,19 @@ can render and post it, and then release the hosts' summaries into its thread.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
 from bot.store.models import FleetPostRow, SlackPostRow, SnapshotRow
 from bot.store.service import OWNER, Store
+
+log = logging.getLogger(__name__)
 
 RUNNING = "running"  # the message shows progress; the capture runs in some process
 PENDING = "pending"  # Slack has not got the snapshot's final state yet
@@ -30,6 +35,10 @@ DONE = "done"
 AWAITING = "awaiting_thread"
 #: a claim older than this belongs to a replica that died while delivering
 CLAIM_LEASE = timedelta(minutes=2)
+#: a running fleet's process touches its row this often (seconds)...
+FLEET_BEAT_S = 10.0
+#: ...so a row untouched this long lost its process, on whichever machine
+FLEET_LEASE = timedelta(seconds=45)
 
 
 @dataclass(frozen=True)
@@ -234,18 +243,34 @@ class Posts:
                         updated_at=_now()))
             return bool(getattr(res, "rowcount", 0))
 
+    async def keep_fleet_alive(self, fleet_id: int, capture: asyncio.Task[Any]) -> None:
+        """While `capture` runs, touch its row every FLEET_BEAT_S: a row left
+        untouched (the process died, on any machine) is taken over."""
+        while not capture.done():
+            await asyncio.sleep(FLEET_BEAT_S)
+            if capture.done():
+                return
+            try:
+                async with self.store.sessions.begin() as s:
+                    await s.execute(update(FleetPostRow).where(
+                        FleetPostRow.id == fleet_id, FleetPostRow.state == RUNNING)
+                        .values(updated_at=_now()))
+            except Exception as e:  # the database away: the next beat
+                log.warning("fleet post %d: heartbeat failed: %s", fleet_id, e)
+
     async def requeue_orphan_fleets(self, gone: Callable[[str], bool],
-                                    older_than: timedelta) -> int:
+                                    lease: timedelta = FLEET_LEASE) -> int:
         """Fleet tables whose process died while capturing (or posting) them:
-        `gone(owner)` says so for processes this one can see; for other
-        replicas, running longer than any fleet capture may (`older_than`)."""
+        `gone(owner)` says so for processes this one can see; for others, a
+        running row whose heartbeat stopped for `lease`."""
         live = FleetPostRow.state.in_((RUNNING, DELIVERING))
         async with self.store.sessions() as s:
             owners = (await s.execute(select(FleetPostRow.id, FleetPostRow.owner)
                                       .where(live))).all()
             ids = {i for i, owner in owners if gone(owner)}
             ids |= set((await s.scalars(select(FleetPostRow.id).where(
-                live, FleetPostRow.updated_at < _now() - older_than))).all())
+                FleetPostRow.state == RUNNING,
+                FleetPostRow.updated_at < _now() - lease))).all())
         if not ids:
             return 0
         async with self.store.sessions.begin() as s:

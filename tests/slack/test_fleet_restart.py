@@ -10,12 +10,14 @@ import os
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bot.slack.posts import AWAITING, DONE, PENDING
+from bot.slack import posts as posts_module
+from bot.slack.posts import AWAITING, DONE, PENDING, RUNNING, Posts
 from bot.store.models import FleetPostRow, SlackPostRow
 from bot.store.service import Store
 from tests.fakeslack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
@@ -247,4 +249,32 @@ async def test_fleet_killed_mid_capture_gets_its_table_from_the_next_start(
         silent.close()
         await one.kill()
         await two.stop()
+        await store.close()
+
+
+async def test_a_fleet_whose_heartbeat_stopped_is_taken_over(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica on another machine died mid-fleet (its pid cannot be checked
+    from here): its row's heartbeat stops, and after FLEET_LEASE any replica
+    queues the table; a fleet whose process beats is left alone."""
+    monkeypatch.setattr(posts_module, "FLEET_BEAT_S", 0.05)
+    store = await Store.open(f"sqlite:///{tmp_path}/hostsnap.db")
+    posts = Posts(store)
+    try:
+        dead = await posts.create_fleet("C1", None, "@web", ["web-1", "web-2"], "U1")
+        alive = await posts.create_fleet("C1", None, "@db", ["db-1", "db-2"], "U1")
+        capture = asyncio.create_task(asyncio.sleep(30))  # the living fleet's capture
+        beat = asyncio.create_task(posts.keep_fleet_alive(alive.id, capture))
+        lease = timedelta(seconds=0.5)
+        await asyncio.sleep(0.8)  # past the lease: only the beating row is fresh
+        assert await posts.requeue_orphan_fleets(lambda owner: False, lease) == 1
+        got = {f.label: f.state for f in
+               [await posts.get_fleet(dead.id), await posts.get_fleet(alive.id)] if f}
+        assert got == {"@web": PENDING, "@db": RUNNING}
+        assert [f.id for f in await posts.pending_fleets()] == [dead.id]
+        capture.cancel()
+        await asyncio.wait_for(asyncio.gather(beat, return_exceptions=True), 5)
+        await asyncio.sleep(0.8)  # the capture is over: no more beats
+        assert await posts.requeue_orphan_fleets(lambda owner: False, lease) == 1
+    finally:
         await store.close()

@@ -86,6 +86,11 @@ class CaptureHandlers(Handlers):
         # posts the table if Slack cannot take it now (bot/slack/delivery.py)
         fleet = await self.bot.posts.create_fleet(origin.channel, origin.thread_ts, label,
                                                   [h.name for h in hosts], origin.user)
+        me = asyncio.current_task()
+        assert me is not None
+        beat = asyncio.create_task(self.bot.posts.keep_fleet_alive(fleet.id, me),
+                                   name=f"fleet-beat:{label}")
+        me.add_done_callback(lambda _: beat.cancel())
         sids: dict[str, str] = {}
         saving = asyncio.Lock()  # whole-dict writes, in order: the last one has them all
 
