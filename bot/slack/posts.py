@@ -203,10 +203,8 @@ class Posts:
 
     async def update_fleet(self, fleet_id: int, *, ts: str | None = None,
                            state: str | None = None, snapshots: dict[str, str] | None = None,
-                           errors: dict[str, str] | None = None, error: str | None = None,
-                           only_if: str | None = None) -> bool:
-        """`only_if`: change the row only while it is in that state (a
-        delivery that lost its claim must not undo the winner's DONE)."""
+                           errors: dict[str, str] | None = None,
+                           error: str | None = None) -> None:
         values: dict[str, object] = {"updated_at": _now()}
         for k, v in (("ts", ts), ("state", state), ("snapshots", snapshots),
                      ("errors", errors)):
@@ -214,12 +212,9 @@ class Posts:
                 values[k] = v
         if error is not None or state == DONE:
             values["last_error"] = error
-        q = update(FleetPostRow).where(FleetPostRow.id == fleet_id)
-        if only_if is not None:
-            q = q.where(FleetPostRow.state == only_if)
         async with self.store.sessions.begin() as s:
-            res = await s.execute(q.values(**values))
-            return bool(getattr(res, "rowcount", 0))
+            await s.execute(update(FleetPostRow).where(FleetPostRow.id == fleet_id)
+                            .values(**values))
 
     async def pending_fleets(self, limit: int = 20) -> list[FleetPost]:
         stale = _now() - CLAIM_LEASE
