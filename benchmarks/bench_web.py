@@ -19,6 +19,7 @@ asserts nothing.
     .venv/bin/python benchmarks/bench_web.py --threads 30000 --goroutines 100000 --runs 5
     .venv/bin/python benchmarks/bench_web.py --profile /tmp/pages.prof   # cProfile of the server
     BENCH_GC_LOG=1 .venv/bin/python benchmarks/bench_web.py   # the server's GC pauses >= 20 ms
+    BENCH_GC_FREEZE=1 ...   # experiment: gc.freeze() after each dump is parsed and cached
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ async def _serve(db_url: str) -> None:
 
     if os.environ.get("BENCH_GC_LOG"):
         _log_gc_pauses()
+    if os.environ.get("BENCH_GC_FREEZE"):
+        _freeze_parsed_dumps()
     settings = _settings(db_url)
     core = await App.open(settings)
     app = web.Application()
@@ -102,6 +105,22 @@ def _log_gc_pauses(threshold_ms: float = 20.0) -> None:
                       f"({info['collected']} collected)", file=sys.stderr, flush=True)
 
     gc.callbacks.append(cb)
+
+
+def _freeze_parsed_dumps() -> None:
+    """An experiment, not what the pages do: gc.freeze() once a parsed dump is
+    cached, so later full collections skip its objects (they live until evicted)."""
+    import gc
+
+    from bot.snapshots.dumps import DumpCache
+
+    put = DumpCache._put
+
+    def put_then_freeze(self: DumpCache, key: Any, item: Any) -> None:
+        put(self, key, item)
+        gc.freeze()
+
+    DumpCache._put = put_then_freeze  # type: ignore[method-assign]
 
 
 class ServerProcess:
