@@ -64,3 +64,27 @@ async def test_a_hostile_thread_name_is_shown_as_text(tab: Tab) -> None:
     assert await page.locator("img[src='x']").count() == 0
     assert not tab.dialogs
     tab.assert_clean()
+
+
+async def test_the_watch_sees_what_goes_wrong_on_a_page(tab: Tab) -> None:
+    """The guard every browser test relies on: a script error, a console
+    error, a failed request and an unexpected 404 are each reported."""
+    await tab.sign_in()
+    page = tab.page
+    await page.evaluate("setTimeout(() => { throw new Error('boom') }, 0)")
+    await page.evaluate("console.error('something broke')")
+    await page.evaluate("fetch('/no/such/page').catch(() => {})")
+    # a request that fails on the way (as when the server drops the connection)
+    await page.route("**/dropped", lambda route: route.abort())
+    await page.evaluate("fetch('/dropped').catch(() => {})")
+    # another origin: the page's Content-Security-Policy blocks it, and says so
+    await page.evaluate("fetch('http://127.0.0.1:9/').catch(() => {})")
+    await page.wait_for_timeout(300)
+    seen = "\n".join(tab.problems)
+    assert "page error: boom" in seen or "Error: boom" in seen, seen
+    assert "console error: something broke" in seen, seen
+    assert "HTTP 404 GET" in seen and "/no/such/page" in seen, seen
+    assert "request failed: GET" in seen and "/dropped" in seen, seen
+    assert "violates the following Content Security Policy" in seen, seen
+    tab.problems.clear()  # seen on purpose
+    tab.assert_clean()
