@@ -262,3 +262,19 @@ async def test_a_link_opened_behind_sso_as_someone_else_is_refused(serve_pages, 
     assert r.status == 403 and "someone else" in await r.text()
     r = await browser.get(pages.link(snapshot_id, BOB), headers={"X-Forwarded-User": BOB})
     assert r.status == 200
+
+
+async def test_anonymous_refusals_are_audited_up_to_a_budget(serve_pages, snapshot_id, store):
+    """A scan of URLs without a session must not fill the audit table."""
+    from bot.web.pages.state import ANONYMOUS_AUDITS
+
+    pages = await serve_pages()
+    browser = await pages.client()
+    for _ in range(ANONYMOUS_AUDITS + 10):
+        assert (await browser.get(f"/s/{snapshot_id}")).status == 401
+    rows = [d for d in await _refusals(store) if d["kind"] == "no-session"]
+    assert len(rows) == ANONYMOUS_AUDITS
+    # a refusal of someone signed in is always audited
+    for _ in range(3):
+        assert (await browser.get(pages.link(snapshot_id, EVE))).status == 403
+    assert len([d for d in await _refusals(store) if d["kind"] == "authz"]) == 3

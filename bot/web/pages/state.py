@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import jinja2
@@ -19,6 +20,24 @@ if TYPE_CHECKING:
     from bot.app import App
 
 T = TypeVar("T")
+#: anonymous refusals audited per kind (no session, tampered link...) and minute
+ANONYMOUS_AUDITS = 30
+
+
+class Budget:
+    """At most `per_minute` events per kind in any minute (a fixed window)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._windows: dict[str, tuple[float, int]] = {}
+
+    def take(self, kind: str) -> bool:
+        now = time.monotonic()
+        start, n = self._windows.get(kind, (now, 0))
+        if now - start >= 60.0:
+            start, n = now, 0
+        self._windows[kind] = (start, n + 1)
+        return n < self.per_minute
 
 
 @dataclass
@@ -30,6 +49,8 @@ class Pages:
     env: jinja2.Environment
     #: `hostsnap web`: the one-time tokens it printed (None under `serve`)
     onetime: OneTimeTokens | None = None
+    #: refusals of requests nobody signed audited per kind and minute
+    anonymous: Budget = field(default_factory=lambda: Budget(ANONYMOUS_AUDITS))
 
 
 PAGES: web.AppKey[Pages] = web.AppKey("pages", Pages)
