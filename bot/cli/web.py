@@ -16,6 +16,8 @@ import typer
 
 #: a fixed default port, so an `ssh -L 8417:127.0.0.1:8417` tunnel can be set up once
 DEFAULT_PORT = 8417
+#: how long the printed link may wait for its browser
+ONE_TIME_TTL_S = 3600.0
 
 
 def register(app: typer.Typer) -> None:
@@ -70,7 +72,7 @@ async def serve(config: Path | None, snapshot_id: str | None, bind: str, port: i
         path = "/"
         if snapshot_id:  # a typo is told here, not as a 404 in the browser
             path = f"/s/{await store.resolve_id(snapshot_id)}"
-        tokens = OneTimeTokens()
+        tokens = OneTimeTokens(ttl=ONE_TIME_TTL_S)
         app = web.Application()
         # served at its own address over http, whatever [web].base_url says (a
         # Secure cookie would not come back over http)
@@ -87,8 +89,8 @@ async def serve(config: Path | None, snapshot_id: str | None, bind: str, port: i
             shown = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
             host = f"[{shown}]" if ":" in shown else shown
             print(f"hostsnap pages: http://{host}:{bound}{path}?t={token}", flush=True)
-            print("  one-time link: the first browser to open it is signed in as "
-                  f"{login}; Ctrl-C stops", flush=True)
+            print("  one-time link, valid 1 h: the first browser to open it is signed in "
+                  f"as {login}; Ctrl-C stops", flush=True)
             await stop.wait()
         finally:
             await runner.cleanup()
