@@ -26,8 +26,8 @@ from tests.web.browser.conftest import (  # noqa: E402
     VIEWER,
     launch_chromium,
     seed,
-    serve_pages,
     site_settings,
+    start_pages,
 )
 
 WIDTH = 1280
@@ -61,7 +61,7 @@ async def main(out: Path) -> None:
                                     raw_files=True)]
         core = await App.open(settings)
         ids, fleet = await seed(core.store, fixed_ids=True)
-        runner, url, state = await serve_pages(core, settings.web)
+        runner, url, state = await start_pages(core, settings.web)
         try:
             async with async_playwright() as pw:
                 browser = await launch_chromium(pw)

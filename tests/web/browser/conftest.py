@@ -217,7 +217,7 @@ async def seed(store: Store, fixed_ids: bool = False) -> tuple[dict[str, str], l
     return ids, fleet
 
 
-async def serve_pages(core: App, settings: WebSettings) -> tuple[web.AppRunner, str, Any]:
+async def start_pages(core: App, settings: WebSettings) -> tuple[web.AppRunner, str, Any]:
     """The real aiohttp app with the pages on 127.0.0.1 (a free port)."""
     from bot.access.links import Signer
     from bot.web.pages import attach_pages
@@ -238,7 +238,7 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
     settings = site_settings(f"sqlite+aiosqlite:///{db}")
     core = await App.open(settings)
     ids, fleet = await seed(core.store)
-    runner, url, state = await serve_pages(core, settings.web)
+    runner, url, state = await start_pages(core, settings.web)
     yield Site(url, core, state, ids, fleet)
     await runner.cleanup()
     await core.close()
