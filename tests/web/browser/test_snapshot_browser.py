@@ -56,8 +56,11 @@ async def test_a_stranger_with_a_link_sees_nothing(tab: Tab) -> None:
 async def test_a_hostile_thread_name_is_shown_as_text(tab: Tab) -> None:
     sid = tab.site.ids["newer"]
     await tab.sign_in(sid)
-    await tab.open(f"/s/{sid}/raw/jvm/4242-dump2.txt")
     page = tab.page
+    # the snapshot page: the thread-growth finding names the new "pool"
+    assert "<script>alert('xss')</script>" in await page.inner_text("#findings")
+    assert await page.locator("img[src='x']").count() == 0
+    await tab.open(f"/s/{sid}/raw/jvm/4242-dump2.txt")
     # the literal text is on the page ...
     assert HOSTILE_NAME in await page.inner_text("body")
     # ... and nothing of it became markup: no injected image, no dialog
