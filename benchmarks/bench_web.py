@@ -111,16 +111,20 @@ def _freeze_parsed_dumps() -> None:
     """An experiment, not what the pages do: gc.freeze() once a parsed dump is
     cached, so later full collections skip its objects (they live until evicted)."""
     import gc
+    import importlib
 
-    from bot.snapshots.dumps import DumpCache
+    cache: Any = getattr(importlib.import_module("bot.snapshots.dumps"), "DumpCache", None)
+    if cache is None:
+        print("BENCH_GC_FREEZE: no DumpCache in the serving process (the parsed dumps "
+              "live elsewhere): ignored", file=sys.stderr)
+        return
+    put = cache._put
 
-    put = DumpCache._put
-
-    def put_then_freeze(self: DumpCache, key: Any, item: Any) -> None:
+    def put_then_freeze(self: Any, key: Any, item: Any) -> None:
         put(self, key, item)
         gc.freeze()
 
-    DumpCache._put = put_then_freeze  # type: ignore[method-assign]
+    cache._put = put_then_freeze
 
 
 class ServerProcess:
@@ -240,21 +244,28 @@ async def server_times(srv: ServerProcess, secret: str, sid: str, runs: int,
         await s.close()
 
 
-async def cold_times(db_url: str, secret: str, sid: str, pages: Pages,
-                     out: dict[str, Any]) -> None:
-    """Each explorer opened straight from a link by a fresh server: nothing
-    parsed yet, the whole parse in the request."""
-    for e in pages.explorers:
-        async with ServerProcess(db_url, secret, None) as srv:
-            s = aiohttp.ClientSession(srv.url, cookie_jar=aiohttp.CookieJar(unsafe=True))
-            try:
-                ms, _, size = await get(s, link(secret, sid, e))
-            finally:
-                await s.close()
-        out[f"explorer {e.rsplit('/', 1)[1]} cold (nothing parsed)"] = (ms, size)
+async def first_views(db_url: str, secret: str, sid: str, explorers: list[str],
+                      out: dict[str, Any]) -> None:
+    """Each explorer of a snapshot nobody has opened, straight from a link, on
+    a fresh server (nothing parsed or kept yet); then again on another fresh
+    server (what a restart or another replica finds)."""
+    for label in ("first view ever", "first view after a restart"):
+        for e in explorers:
+            async with ServerProcess(db_url, secret, None) as srv:
+                s = aiohttp.ClientSession(srv.url, cookie_jar=aiohttp.CookieJar(unsafe=True))
+                try:
+                    ms, _, size = await get(s, link(secret, sid, e))
+                finally:
+                    await s.close()
+            out[f"explorer {e.rsplit('/', 1)[1]}, {label}"] = (ms, size)
 
 
-async def browser_times(base: str, secret: str, sid: str, pages: Pages,
+def under(sid: str, pages: Pages) -> list[str]:
+    """The explorers of snapshot `sid` (made the same way: the same numbers)."""
+    return [f"/s/{sid}/dump/{e.rsplit('/', 1)[1]}" for e in pages.explorers]
+
+
+async def browser_times(base: str, secret: str, sid: str, explorers: list[str],
                         out: dict[str, Any]) -> None:
     from playwright.async_api import async_playwright
 
@@ -267,7 +278,7 @@ async def browser_times(base: str, secret: str, sid: str, pages: Pages,
             page = await ctx.new_page()
             # the signed link is the snapshot page itself (and signs the context in)
             for name, url in [("snapshot page", link(secret, sid)),
-                              *[(f"explorer {e.rsplit('/', 1)[1]}", e) for e in pages.explorers]]:
+                              *[(f"explorer {e.rsplit('/', 1)[1]}", e) for e in explorers]]:
                 await page.goto(base + url, wait_until="load", timeout=60_000)
                 m = await page.evaluate("""() => {
                     const nav = performance.getEntriesByType('navigation')[0];
@@ -304,36 +315,38 @@ async def main() -> None:
         db_url = f"sqlite+aiosqlite:///{d}/hostsnap.db"
         t0 = time.perf_counter()
         store = await Store.open(db_url)
-        sid = await store_big_snapshot(store, threads=a.threads, goroutines=a.goroutines)
+        # three alike: the page flow, first views by link, first views in Chromium
+        sid, sid_link, sid_browser = [
+            await store_big_snapshot(store, threads=a.threads, goroutines=a.goroutines)
+            for _ in range(3 if not a.no_browser else 2)] + ([""] if a.no_browser else [])
         view = await store.get_snapshot(sid)
         await store.close()
         raw = sum(x.size for x in view.artifacts)
         print(f"snapshot {sid}: {a.threads} JVM threads, {a.goroutines} goroutines, "
               f"{len(view.finding_list)} findings, raw files {raw / 1e6:.1f} MB; "
-              f"made and stored in {time.perf_counter() - t0:.1f} s")
+              f"made and stored (x{3 - a.no_browser}) in {time.perf_counter() - t0:.1f} s")
 
         server: dict[str, Any] = {}
         async with ServerProcess(db_url, secret, a.profile) as srv:
             pages = await server_times(srv, secret, sid, a.runs, server)
-        await cold_times(db_url, secret, sid, pages, server)
+        await first_views(db_url, secret, sid_link, under(sid_link, pages), server)
         print(f"\n## server time per page (loopback client; median of {a.runs} for the "
-              f"repeated ones; a fresh server for the first views)")
+              f"repeated ones; a fresh server for each first view)")
         for name, v in server.items():
             ms, size = v[0], v[1]
             spread = f" (min {v[2]:.0f}, max {v[3]:.0f})" if len(v) > 2 else ""
-            print(f"{name:44s} {ms:8.1f} ms{spread:22s} {size / 1000:8.1f} kB  "
+            print(f"{name:50s} {ms:8.1f} ms{spread:22s} {size / 1000:8.1f} kB  "
                   f"{verdict(ms, TARGET_SERVER_MS)}")
 
         if not a.no_browser:
-            for label, fresh in (("warm server", False), ("cold server", True)):
+            # warm: the page-flow snapshot, its dumps seen; fresh: a snapshot
+            # nobody opened, on a fresh server (its page, then each explorer)
+            for label, target in (("warm server, dumps seen", sid),
+                                  ("fresh server, a snapshot nobody opened", sid_browser)):
                 browser: dict[str, Any] = {}
                 async with ServerProcess(db_url, secret, None) as srv:
-                    if not fresh:  # warm: the dumps parsed once before Chromium comes
-                        s = await signed_in(srv.url, secret, sid)
-                        for e in pages.explorers:
-                            await get(s, e)
-                        await s.close()
-                    await browser_times(srv.url, secret, sid, pages, browser)
+                    await browser_times(srv.url, secret, target, under(target, pages),
+                                        browser)
                 print(f"\n## Chromium, {label}: load event and bytes transferred at load")
                 for name, m in browser.items():
                     print(f"{name:30s} load {m['load']:7.0f} ms (DOMContentLoaded "
