@@ -140,3 +140,15 @@ async def test_a_hostile_thread_name_in_the_explorer_is_text(tab: Tab) -> None:
     assert await page.locator("#results script").count() == 0
     assert not tab.dialogs
     tab.assert_clean()
+
+
+async def test_what_grew_since_the_earlier_dump_of_the_process(tab: Tab) -> None:
+    await open_dump(tab, "newer", "dump2")
+    page = tab.page
+    growth = page.locator("#growth")
+    assert "since jvm/4242-dump1.txt" in await growth.locator("h2").inner_text()
+    assert "213 → 448 threads (+235)" in await growth.inner_text()
+    assert await growth.locator("svg").count() >= 1  # drawn, before -> after
+    # and the dump's stacks as an icicle
+    assert await page.locator("#flame svg").count() == 1
+    tab.assert_clean()
