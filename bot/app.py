@@ -45,6 +45,8 @@ class App:
         return cls(settings, await open_store(settings))
 
     async def close(self) -> None:
+        if "snapshots" in self.__dict__:
+            self.snapshots.dumps.close()  # the explorer's worker process
         if "pool" in self.__dict__:
             await self.pool.close()
         await self.store.close()

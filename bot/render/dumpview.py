@@ -365,3 +365,110 @@ def flame(stacks: Sequence[tuple[Sequence[str], int]], max_depth: int = 48) -> F
             node = child
     return root
 
+
+
+# --- what a page needs of a dump: small, picklable, JSON-able -------------------------------
+# The parsed dump stays in the explorer's worker process (bot/snapshots/dumpworker.py);
+# the web process gets these (a few hundred KB at most, never the threads).
+
+#: stack groups and pools a page lists (the rest are reached by the search)
+TOP_GROUPS = 100
+TOP_POOLS = 40
+#: the PageView's shape and grouping: bump when either changes, and the views kept in
+#: the database (bot.store: dump_views) are computed again
+VIEW_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupHead:
+    """A stack group as its collapsed summary shows it (no threads)."""
+
+    rank: int
+    key: str
+    count: int
+    states: dict[str, int]
+    pools: dict[str, int]
+    top: str
+    max_minutes: int = 0
+
+    @property
+    def state(self) -> str:
+        return max(self.states, key=lambda k: self.states[k]) if self.states else ""
+
+
+def head(g: Group) -> GroupHead:
+    return GroupHead(rank=g.rank, key=g.key, count=g.count, states=g.states, pools=g.pools,
+                     top=g.top, max_minutes=g.max_minutes)
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """A page of member rows (a group's, or search results), ready to show."""
+
+    rows: list[tuple[GroupHead, Member]]
+    total: int
+    page: int
+    pages: int
+
+
+def rows_of(p: Page, row: Any) -> Rows:
+    heads: dict[int, GroupHead] = {}
+    out = [(heads.get(g.rank) or heads.setdefault(g.rank, head(g)), row(t)) for g, t in p.rows]
+    return Rows(rows=out, total=p.total, page=p.page, pages=p.pages)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """An opened stack group: its frames and a page of its members."""
+
+    kind: str
+    searchable: bool
+    head: GroupHead
+    frames: tuple[str, ...]
+    files: tuple[str, ...]
+    rows: Rows
+    redactions: int = 0  # in the dump's file
+
+
+@dataclass(slots=True)
+class PageView:
+    """The explorer page of one dump file (its last dump), in one state filter."""
+
+    name: str  # the raw file
+    size: int
+    redactions: int
+    dumps: int  # dumps in the file (a SIGQUIT log may hold several)
+    file_warnings: list[str]
+    kind: str
+    title: str
+    total: int
+    n_groups: int
+    states: dict[str, int]
+    searchable: bool
+    warnings: list[str]
+    state: str  # the filter `groups` are listed for ("" = all)
+    groups: list[GroupHead]
+    more_groups: int
+    pools: list[tuple[str, int]]
+    more_pools: int
+    pool_states: dict[str, dict[str, int]]
+    locks: list[LockNode]
+    lock_svg: str
+    flame_svg: str
+    summary: dict[str, Any]  # what diff_*_dumps compares
+    prev_summary: dict[str, Any] | None  # the file's previous dump, if any
+
+    def to_json(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__slots__}
+        d["groups"] = [{k: getattr(g, k) for k in GroupHead.__slots__} for g in self.groups]
+        d["locks"] = [{k: getattr(n, k) for k in LockNode.__slots__} for n in self.locks]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PageView:
+        d = dict(d)
+        d["groups"] = [GroupHead(**g) for g in d["groups"]]
+        d["locks"] = [LockNode(**{**n, "by_pool": [tuple(p) for p in n["by_pool"]]})
+                      for n in d["locks"]]
+        d["pools"] = [tuple(p) for p in d["pools"]]
+        return cls(**d)

@@ -1,114 +1,165 @@
-"""The thread-dump explorer's use case: a stored dump, redacted, parsed by the
-project's parsers and grouped (bot.render.dumpview), kept in memory.
+"""The thread-dump explorer's use case, in the serving process: what a page of
+a stored dump shows, asked of the explorer's worker process (dumpworker.py:
+the parse and the parsed dumps live there, off this event loop).
 
-A 30 000-thread dump takes ~0.3 s to read, redact and parse, more than a page
-may take, and every group expanded or search typed asks for the same dump
-again: so the parsed dump is kept per (snapshot, n) in a small LRU bounded by
-count and by the dumps' size, parsed in a worker thread (never on the event
-loop), once even when several requests ask at the same time."""
+A dump's unfiltered page (its groups, counts, states, lock graph, icicle) is
+kept in the database once computed (Store.put_dump_view, keyed by snapshot,
+dump and VIEW_VERSION + RULES_VERSION): a first view on another replica or
+after a restart reads it (~10 ms) instead of parsing (0.3-1 s). Groups,
+state filters and searches need the parsed dump: the worker parses it on
+first need, from bytes this process reads through the store and sends once.
+Audits stay in SnapshotService, per look."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from typing import Any
 
-from bot.redact import redact_bytes
-from bot.render.dumpview import DumpModel, build
+from bot.render.dumpview import VIEW_VERSION, GroupView, PageView, Rows
 from bot.render.web_snapshot import dumps as dump_files
-from bot.store.views import SnapshotView
-from collectors.analysis.dumps import (
-    DumpDiff,
-    diff_goroutine_dumps,
-    diff_thread_dumps,
-    parse_dump,
+from bot.snapshots.dumpworker import (
+    DumpRef,
+    DumpWorker,
+    ExploredDump,
+    Key,
+    Missing,
+    Unreadable,
+    WorkerDown,
+    explore_bytes,
+    unpack,
 )
+from bot.store.service import SnapshotNotFound, Store
+from bot.store.views import SnapshotView
+from collectors.analysis.dumps import DumpDiff, diff_goroutine_dumps, diff_thread_dumps
+from collectors.analysis.stage import RULES_VERSION
 
-#: parsed dumps kept, and the raw size they may add up to (a parsed dump takes
-#: a few times its text in memory)
-MAX_ENTRIES = 8
-MAX_BYTES = 160 * 1024 * 1024
+__all__ = ["DumpExplorer", "DumpRef", "ExploredDump", "NoSuchGroup", "NotADump", "WorkerDown",
+           "earlier", "explore_bytes", "growth", "refs_of"]
 
-
-@dataclass(frozen=True)
-class DumpRef:
-    snapshot_id: str
-    n: int  # as the snapshot page numbers it (bot.render.web_snapshot.dumps)
-    name: str  # the raw file: jvm/811-dump2.txt, goroutines/x.debug2.txt
-    kind: str  # jvm / go
+#: a kept page bigger than this is unpacked in a thread (JSON of a big icicle)
+UNPACK_INLINE = 64 * 1024
 
 
-@dataclass
-class ExploredDump:
-    ref: DumpRef
-    size: int
-    redactions: int
-    #: one per dump in the file (a SIGQUIT log may hold several); the last is shown
-    models: list[DumpModel] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+class NotADump(SnapshotNotFound):
+    """The file is there, but not a thread dump the parsers read."""
 
-    @property
-    def model(self) -> DumpModel | None:
-        return self.models[-1] if self.models else None
+    def __init__(self, name: str, warnings: list[str]) -> None:
+        super().__init__(f"{name}: " + "; ".join(warnings))
+        self.name = name
+        self.warnings = warnings
 
 
-def explore_bytes(ref: DumpRef, data: bytes) -> ExploredDump:
-    """Redact, parse and group one stored dump file: CPU-bound, for a worker thread.
-    What the pages show of it is what a raw file sent off this machine shows."""
-    text, redactions = redact_bytes(data)
-    parsed, warnings = parse_dump(text, ref.kind if ref.kind == "jvm" else None)
-    return ExploredDump(ref=ref, size=len(data), redactions=redactions,
-                        models=[build(d) for d in parsed], warnings=warnings)
+class NoSuchGroup(SnapshotNotFound):
+    pass
 
 
-class DumpCache:
-    """LRU of explored dumps; concurrent misses of one key share one load."""
+class DumpExplorer:
+    def __init__(self, store: Store, worker: DumpWorker | None = None) -> None:
+        self.store = store
+        self.worker = worker or DumpWorker()
+        self.version = f"{VIEW_VERSION}.{RULES_VERSION}"
+        self._loading: dict[Key, asyncio.Task[None]] = {}
+        self._warming: set[asyncio.Task[None]] = set()
+        #: pages known to be kept in the database (bounded): a warm-up skips them
+        self._kept: OrderedDict[Key, None] = OrderedDict()
 
-    def __init__(self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, int], ExploredDump] = OrderedDict()
-        self._loading: dict[tuple[str, int], asyncio.Task[ExploredDump]] = {}
+    async def page(self, ref: DumpRef, state: str = "") -> PageView:
+        """The explorer page of the dump, its groups in `state` (all when empty)."""
+        if not state:
+            blob = await self.store.get_dump_view(ref.snapshot_id, ref.n, self.version)
+            if blob is not None:
+                self._keep((ref.snapshot_id, ref.n))
+                if len(blob) > UNPACK_INLINE:
+                    return await asyncio.to_thread(unpack, blob)
+                return unpack(blob)
+        got = await self._ask(ref, "page", state)
+        assert isinstance(got, tuple)
+        view, blob = got
+        if blob is not None:
+            await self.store.put_dump_view(ref.snapshot_id, ref.n, self.version, blob)
+            self._keep((ref.snapshot_id, ref.n))
+        assert isinstance(view, PageView)
+        return view
 
-    def peek(self, key: tuple[str, int]) -> ExploredDump | None:
-        hit = self._items.get(key)
-        if hit is not None:
-            self._items.move_to_end(key)
-        return hit
+    async def group(self, ref: DumpRef, rank: int, state: str = "", page: int = 1) -> GroupView:
+        got = await self._ask(ref, "group", rank, state, page)
+        if isinstance(got, int):
+            raise NoSuchGroup(f"{ref.name} has {got} stack groups.")
+        assert isinstance(got, GroupView)
+        return got
 
-    async def get(self, key: tuple[str, int],
-                  load: Callable[[], Awaitable[ExploredDump]]) -> ExploredDump:
-        hit = self.peek(key)
-        if hit is not None:
-            return hit
+    async def search(self, ref: DumpRef, q: str, state: str = "", page: int = 1) -> Rows:
+        got = await self._ask(ref, "search", q, state, page)
+        assert isinstance(got, Rows)
+        return got
+
+    def warm(self, refs: list[DumpRef]) -> None:
+        """Parse these dumps in the worker now, one after the other (the page's
+        order), and keep their pages: the explorer then opens without waiting."""
+        todo = refs[: self.worker.max_entries]
+        if not todo:
+            return
+        task = asyncio.ensure_future(self._warm(todo))
+        self._warming.add(task)
+        task.add_done_callback(self._warmed)
+
+    async def _warm(self, refs: list[DumpRef]) -> None:
+        for ref in refs:
+            if (ref.snapshot_id, ref.n) in self._kept:
+                await self._ask(ref, "warm")
+            else:
+                try:
+                    await self.page(ref)
+                except NotADump:
+                    continue
+
+    def _warmed(self, task: asyncio.Task[None]) -> None:
+        self._warming.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed warm-up is retried by the first real view
+
+    def _keep(self, key: Key) -> None:
+        self._kept[key] = None
+        self._kept.move_to_end(key)
+        while len(self._kept) > 4096:
+            self._kept.popitem(last=False)
+
+    async def _ask(self, ref: DumpRef, op: str, *args: object) -> object:
+        key = (ref.snapshot_id, ref.n)
+        got = await self.worker.call(op, key, *args)
+        if isinstance(got, Missing):
+            await self._load(ref)
+            got = await self.worker.call(op, key, *args)
+        if isinstance(got, Missing):  # dropped again before we asked: its bytes along
+            _, data = await self.store.get_artifact(ref.snapshot_id, ref.name)
+            got = await self.worker.call(op, key, *args, load=(ref, data))
+        if isinstance(got, Unreadable):
+            raise NotADump(got.name, got.warnings)
+        return got
+
+    async def _load(self, ref: DumpRef) -> None:
+        """Send the dump's bytes to the worker, once even when several ask at once."""
+        key = (ref.snapshot_id, ref.n)
         task = self._loading.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._load(key, load))
+            task = asyncio.ensure_future(self._send(ref))
             self._loading[key] = task
         # a request that gives up (the browser left) does not cancel the others' load
-        return await asyncio.shield(task)
+        await asyncio.shield(task)
 
-    async def _load(self, key: tuple[str, int],
-                    load: Callable[[], Awaitable[ExploredDump]]) -> ExploredDump:
+    async def _send(self, ref: DumpRef) -> None:
         try:
-            got = await load()
-            self._put(key, got)
-            return got
+            _, data = await self.store.get_artifact(ref.snapshot_id, ref.name)
+            await self.worker.call("warm", (ref.snapshot_id, ref.n), load=(ref, data))
         finally:
-            self._loading.pop(key, None)
+            self._loading.pop((ref.snapshot_id, ref.n), None)
 
-    def _put(self, key: tuple[str, int], item: ExploredDump) -> None:
-        self._items[key] = item
-        self._items.move_to_end(key)
-        while len(self._items) > 1 and (
-                len(self._items) > self.max_entries
-                or sum(x.size for x in self._items.values()) > self.max_bytes):
-            self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
+    def close(self) -> None:
+        for t in self._warming:
+            t.cancel()
+        self.worker.close()
 
 
 _JVM_FILE = re.compile(r"^jvm/(\d+)-dump(\d+)\.txt$")
@@ -128,8 +179,8 @@ def refs_of(view: SnapshotView) -> list[DumpRef]:
     return [DumpRef(view.id, d.n, d.name, d.kind) for d in dump_files(view)]
 
 
-def growth(before: DumpModel, after: DumpModel) -> DumpDiff:
+def growth(kind: str, before: dict[str, Any], after: dict[str, Any]) -> DumpDiff:
     """What changed between two dumps of one process (their summaries)."""
-    if after.kind == "jvm":
-        return diff_thread_dumps(before.summary, after.summary)
-    return diff_goroutine_dumps(before.summary, after.summary)
+    if kind == "jvm":
+        return diff_thread_dumps(before, after)
+    return diff_goroutine_dumps(before, after)

@@ -8,20 +8,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Literal
 
 from bot.capture.recovery import interrupt_if_orphaned
 from bot.redact import redact_bytes
-from bot.snapshots.dumps import (
-    DumpCache,
-    DumpRef,
-    ExploredDump,
-    earlier,
-    explore_bytes,
-    growth,
-    refs_of,
-)
+from bot.render.dumpview import GroupView, PageView, Rows
+from bot.snapshots.dumps import DumpExplorer, DumpRef, earlier, growth, refs_of
 from bot.snapshots.timeline import HostPoint, host_points
 from bot.store.service import SnapshotNotFound, Store
 from bot.store.views import ArtifactView, SnapshotSummary, SnapshotView
@@ -68,8 +60,7 @@ class NoEarlierSnapshot(SnapshotNotFound):
 class SnapshotService:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.dumps = DumpCache()
-        self._warming: set[asyncio.Task[None]] = set()
+        self.dumps = DumpExplorer(store)
 
     async def list(self, host: str | None = None, limit: int = 20) -> list[SnapshotSummary]:
         return await self.store.list_snapshots(host, limit)
@@ -143,58 +134,65 @@ class SnapshotService:
         return summarize(views)
 
     # -- the thread-dump explorer (bot/snapshots/dumps.py) --------------------------------
-    async def explore(self, viewer: Viewer, view: SnapshotView, n: int) -> ExploredDump:
-        """The snapshot's n-th thread dump, redacted, parsed and grouped (cached);
-        every look is audited as a view of that raw file."""
+    # Every look is audited as a view of that raw file (redacted, sink web).
+    def _dump(self, view: SnapshotView, n: int) -> DumpRef:
         ref = next((r for r in refs_of(view) if r.n == n), None)
         if ref is None:
             raise SnapshotNotFound(f"snapshot {view.id} has no thread dump {n}")
-        got = await self.dumps.get((view.id, n), lambda: self._load_dump(ref))
-        await self.store.audit(viewer.actor, "view_raw", ref.name, snapshot_id=view.id,
-                               **viewer.detail(), redactions=got.redactions,
-                               sink=viewer.interface, explorer=True)
+        return ref
+
+    async def _audit_dump(self, viewer: Viewer, view: SnapshotView, page: PageView,
+                          **extra: Any) -> None:
+        await self.store.audit(viewer.actor, "view_raw", page.name, snapshot_id=view.id,
+                               **viewer.detail(), redactions=page.redactions,
+                               sink=viewer.interface, explorer=True, **extra)
+
+    async def explore(self, viewer: Viewer, view: SnapshotView, n: int, state: str = ""
+                      ) -> PageView:
+        """The explorer page of the snapshot's n-th thread dump, its groups in `state`."""
+        got = await self.dumps.page(self._dump(view, n), state)
+        await self._audit_dump(viewer, view, got)
         return got
 
-    async def dump_growth(self, viewer: Viewer, view: SnapshotView, cur: ExploredDump
+    async def explore_search(self, viewer: Viewer, view: SnapshotView, n: int, q: str,
+                             state: str = "", page: int = 1) -> tuple[PageView, Rows]:
+        """The page and the threads matching `q` (name, frame, lock address) in `state`."""
+        ref = self._dump(view, n)
+        got = await self.dumps.page(ref, state)
+        rows = await self.dumps.search(ref, q, state, page) if got.searchable else None
+        await self._audit_dump(viewer, view, got, search=q[:200])
+        return got, rows or Rows([], 0, 1, 1)
+
+    async def explore_group(self, viewer: Viewer, view: SnapshotView, n: int, rank: int,
+                            state: str = "", page: int = 1) -> GroupView:
+        """A stack group's frames and a page of its threads."""
+        ref = self._dump(view, n)
+        got = await self.dumps.group(ref, rank, state, page)
+        await self.store.audit(viewer.actor, "view_raw", ref.name, snapshot_id=view.id,
+                               **viewer.detail(), redactions=got.redactions,
+                               sink=viewer.interface, explorer=True, group=rank)
+        return got
+
+    async def dump_growth(self, viewer: Viewer, view: SnapshotView, n: int, cur: PageView
                           ) -> tuple[str, DumpDiff] | None:
         """What grew since the previous dump of the same process as `cur` (explored):
         the one before it in the same file (a SIGQUIT log), else the process's
         previous dump (explored too, so audited)."""
-        if len(cur.models) >= 2:
-            return "the previous dump in this file", growth(cur.models[-2], cur.models[-1])
-        prev = earlier(refs_of(view), cur.ref)
-        if prev is None or cur.model is None:
+        if cur.prev_summary is not None:
+            return "the previous dump in this file", growth(cur.kind, cur.prev_summary,
+                                                              cur.summary)
+        prev = earlier(refs_of(view), self._dump(view, n))
+        if prev is None:
             return None
         before = await self.explore(viewer, view, prev.n)
-        if before.model is None or before.model.kind != cur.model.kind:
+        if before.kind != cur.kind:
             return None
-        return prev.name, growth(before.model, cur.model)
+        return prev.name, growth(cur.kind, before.summary, cur.summary)
 
     def warm_dumps(self, view: SnapshotView) -> None:
-        """Start parsing the snapshot's dumps now, one after the other in the page's
-        order (nobody sees them yet: no audit), so the explorer opens from the cache.
-        One at a time: two parses in two threads share one GIL and both finish late."""
-        todo = [r for r in refs_of(view)[: self.dumps.max_entries]
-                if self.dumps.peek((view.id, r.n)) is None]
-        if not todo:
-            return
-
-        async def one_by_one() -> None:
-            for ref in todo:
-                await self.dumps.get((view.id, ref.n), partial(self._load_dump, ref))
-
-        task = asyncio.ensure_future(one_by_one())
-        self._warming.add(task)
-        task.add_done_callback(self._warmed)
-
-    def _warmed(self, task: asyncio.Task[None]) -> None:
-        self._warming.discard(task)
-        if not task.cancelled():
-            task.exception()  # a failed warm-up is retried by the first real view
-
-    async def _load_dump(self, ref: DumpRef) -> ExploredDump:
-        _, data = await self.store.get_artifact(ref.snapshot_id, ref.name)
-        return await asyncio.to_thread(explore_bytes, ref, data)
+        """Start parsing the snapshot's dumps in the explorer's worker now (nobody
+        sees them yet: no audit), so the explorer opens without waiting."""
+        self.dumps.warm(refs_of(view))
 
     async def _view(self, s: str | SnapshotView) -> SnapshotView:
         return s if isinstance(s, SnapshotView) else await self.find(s)

@@ -298,3 +298,19 @@ class CaptureJobRow(Base):
         Index("ix_capture_jobs_state_lease", "state", "lease_until"),
         Index("ix_capture_jobs_snapshot", "snapshot_id"),
     )
+
+
+class DumpViewRow(Base):
+    """The thread-dump explorer's page of one stored dump, computed once
+    (bot/snapshots/dumpworker.py: zstd'd JSON, a few hundred KB at most) so a
+    first view on any replica, or after a restart, does not parse the dump."""
+
+    __tablename__ = "dump_views"
+
+    snapshot_id: Mapped[str] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the view's shape and the parsers' rules: another version is computed again
+    version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

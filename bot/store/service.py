@@ -11,7 +11,7 @@ from typing import Any
 
 import zstandard
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -25,7 +25,14 @@ from bot.store.db import (
 )
 from bot.store.ids import LENGTH as ID_LENGTH
 from bot.store.ids import is_id_prefix, new_id
-from bot.store.models import ArtifactRow, AuditRow, CollectorRunRow, FindingRow, SnapshotRow
+from bot.store.models import (
+    ArtifactRow,
+    AuditRow,
+    CollectorRunRow,
+    DumpViewRow,
+    FindingRow,
+    SnapshotRow,
+)
 from bot.store.views import (
     ArtifactView,
     AuditView,
@@ -356,6 +363,23 @@ class Store:
             return ArtifactView(name=a.name, collector=a.collector, size=a.size,
                                 stored_size=a.stored_size, sha256=a.sha256,
                                 content_type=a.content_type), data
+
+    async def get_dump_view(self, snapshot_id: str, n: int, version: str) -> bytes | None:
+        """The explorer's kept page of a snapshot's n-th dump (bot/snapshots/dumpworker.py)."""
+        async with self.engine.connect() as c:
+            return await c.scalar(select(DumpViewRow.data).where(
+                DumpViewRow.snapshot_id == snapshot_id, DumpViewRow.n == n,
+                DumpViewRow.version == version))
+
+    async def put_dump_view(self, snapshot_id: str, n: int, version: str, data: bytes) -> None:
+        """Kept once: a replica that computed it too keeps the first one."""
+        try:
+            async with self.engine.begin() as c:
+                await c.execute(insert(DumpViewRow).values(
+                    snapshot_id=snapshot_id, n=n, version=version, data=data,
+                    created_at=now()))
+        except IntegrityError:
+            pass
 
     async def audit_events(self, *, snapshot_id: str | None = None, action: str | None = None,
                            limit: int = 100) -> list[AuditView]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -133,17 +134,21 @@ async def test_who_may_not_see_the_host_gets_403_and_strangers_401(serve_pages, 
 async def test_every_look_is_audited_and_the_dump_is_parsed_once(serve_pages, snapshot_id,
                                                                 store):
     pages, browser = await _open(serve_pages, snapshot_id)
+    worker = pages.core.snapshots.dumps.worker
     t = time.perf_counter()
     assert (await browser.get(f"/s/{snapshot_id}/dump/0")).status == 200
-    parsed = pages.core.snapshots.dumps.peek((snapshot_id, 0))
-    assert parsed is not None
     assert (await browser.get(f"/s/{snapshot_id}/dump/0/group/1")).status == 200
     assert (await browser.get(f"/s/{snapshot_id}/dump/0/search?q=x")).status == 200
+    assert (await browser.get(f"/s/{snapshot_id}/dump/0?state=BLOCKED")).status == 200
     assert time.perf_counter() - t < 10
-    assert pages.core.snapshots.dumps.peek((snapshot_id, 0)) is parsed  # parsed once
+    stats = await worker.stats()
+    # parsed in the worker process, once (the snapshot page's warm-up may parse dump 1 too)
+    assert stats["pid"] != os.getpid() and (snapshot_id, 0) in stats["entries"]
+    assert stats["parses"] == len(stats["entries"]) <= 2
     events = await store.audit_events(snapshot_id=snapshot_id, action="view_raw")
     mine = [e for e in events if e.detail.get("explorer") and e.actor.endswith(ALICE)]
-    assert len(mine) == 3 and all(e.detail["interface"] == "web" for e in mine)
+    assert len(mine) == 4 and all(e.detail["interface"] == "web" for e in mine)
+    assert {e.target for e in mine} == {"jvm/4242-dump1.txt"}
 
 
 async def test_hostile_thread_names_are_escaped(serve_pages, store):
@@ -157,47 +162,65 @@ async def test_hostile_thread_names_are_escaped(serve_pages, store):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
 
 
-async def test_the_snapshot_page_starts_parsing_its_dumps(serve_pages, snapshot_id):
-    """Opening the snapshot page warms the explorer's cache, so the first click on a
-    dump does not wait for its parse; nothing is audited until someone looks."""
+async def test_the_snapshot_page_starts_parsing_its_dumps(serve_pages, snapshot_id, store):
+    """Opening the snapshot page parses its dumps in the explorer's worker and keeps
+    their pages in the database, so the first click on a dump does not wait for
+    its parse; nothing is audited until someone looks."""
     import asyncio
+
+    from bot.render.dumpview import VIEW_VERSION
+    from collectors.analysis.stage import RULES_VERSION
 
     pages = await serve_pages()
     browser = await pages.client()
     assert (await browser.get(pages.link(snapshot_id, ALICE))).status == 200
-    cache = pages.core.snapshots.dumps
+    worker = pages.core.snapshots.dumps.worker
+    version = f"{VIEW_VERSION}.{RULES_VERSION}"
     for _ in range(100):  # bounded: 10 s
-        if len(cache) == 2:
+        kept = [await store.get_dump_view(snapshot_id, n, version) for n in (0, 1)]
+        if all(kept) and len((await worker.stats())["entries"]) == 2:
             break
         await asyncio.sleep(0.1)
-    assert len(cache) == 2
+    assert all(kept) and len((await worker.stats())["entries"]) == 2
     events = await pages.core.store.audit_events(snapshot_id=snapshot_id, action="view_raw")
     assert not [e for e in events if e.detail.get("explorer")]
 
 
-async def test_the_dump_cache_is_bounded_and_loads_once_for_concurrent_asks():
+async def test_concurrent_first_views_parse_once_and_the_worker_is_bounded(
+        serve_pages, store):
+    """Five people opening one unparsed dump at once: one read, one parse. The
+    worker keeps at most max_entries dumps (its memory bound), oldest out."""
     import asyncio
 
-    from bot.snapshots.dumps import DumpCache, DumpRef, ExploredDump
+    from bot.snapshots.dumpworker import Lru
+    from tests.web.conftest import corpus_go
 
-    loads: list[tuple[str, int]] = []
+    sids = [await store_dumps(store, f"web-1{i}", "payments", go=corpus_go("mutex-aged.debug2"))
+            for i in range(4)]
+    pages = await serve_pages()
+    worker = pages.core.snapshots.dumps.worker
+    worker.max_entries = 3  # before it starts: its LRU's bound
+    first = await pages.client()
+    await first.get(pages.link(sids[0], ALICE))  # signs in (and starts the warm-up)
+    rs = await asyncio.gather(*(first.get(f"/s/{sids[0]}/dump/0/search?q=goroutine")
+                                for _ in range(5)))
+    assert [r.status for r in rs] == [200] * 5
+    assert len({await r.text() for r in rs}) == 1
+    assert (await worker.stats())["parses"] == 1  # the warm-up and the five shared it
+    for sid in sids[1:]:
+        b = await pages.client()
+        assert (await b.get(pages.link(sid, ALICE))).status == 200
+        assert (await b.get(f"/s/{sid}/dump/0/group/1")).status == 200
+    stats = await worker.stats()
+    assert stats["entries"] == [(sid, 0) for sid in sids[1:]]  # the oldest went
+    assert stats["parses"] == 4
+    # the LRU's size bound: a dump too big for the others leaves it alone
+    lru = Lru(max_entries=3, max_bytes=1000)
+    from bot.snapshots.dumpworker import DumpRef, ExploredDump
 
-    def loader(key, size):
-        async def load():
-            loads.append(key)
-            await asyncio.sleep(0.05)
-            return ExploredDump(ref=DumpRef(key[0], key[1], "jvm/1-dump1.txt", "jvm"),
-                                size=size, redactions=0)
-        return load
-
-    cache = DumpCache(max_entries=3, max_bytes=1000)
-    got = await asyncio.gather(*(cache.get(("a", 0), loader(("a", 0), 10)) for _ in range(5)))
-    assert loads == [("a", 0)] and all(g is got[0] for g in got)
-    for i in range(1, 4):
-        await cache.get(("a", i), loader(("a", i), 10))
-    assert len(cache) == 3 and cache.peek(("a", 0)) is None  # the oldest went
-    await cache.get(("b", 0), loader(("b", 0), 995))  # too big for the rest: they go
-    assert len(cache) == 1 and cache.peek(("b", 0)) is not None
+    for i, size in enumerate((10, 10, 995)):
+        lru.put(("a", i), ExploredDump(DumpRef("a", i, "jvm/1-dump1.txt", "jvm"), size, 0))
+    assert list(lru.items) == [("a", 2)]
 
 
 def test_the_pictures_escape_every_text():

@@ -3,22 +3,21 @@
 The page ships the dump's shape only: states, pools, the biggest stack groups
 (collapsed), the lock graph and an icicle of all stacks; a group's frames and
 threads load when it is opened (`/group/<k>`, a fragment), and the search runs
-here, paged (`/search?q=&state=`). The parsed dump comes from the core's cache
-(SnapshotService.explore: redacted, audited), so a 30 000-thread dump is parsed
-once, not per click."""
+here, paged (`/search?q=&state=`). The parsed dump lives in the explorer's
+worker process (SnapshotService.explore: redacted, audited, the unfiltered
+page kept in the database), so a 30 000-thread dump is parsed once, never on
+this event loop, and a page gets only the slice it shows."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-from bot.render.dumpview import DumpModel
 from bot.render.svg.bars import Bar, bars
-from bot.render.svg.flame import icicle
-from bot.render.svg.lockgraph import lock_graph
 from bot.render.web_snapshot import dumps as dump_files
-from bot.snapshots.dumps import ExploredDump
+from bot.snapshots.dumps import NoSuchGroup, NotADump, WorkerDown
 from bot.snapshots.service import Viewer
 from bot.store.service import SnapshotNotFound
 from bot.store.views import SnapshotView
@@ -28,9 +27,7 @@ from bot.web.pages.snapshot import find
 from bot.web.pages.state import pages
 from collectors.analysis.dumps import DumpDiff
 
-#: stack groups listed in the page (the rest are reached by the search)
-TOP_GROUPS = 100
-TOP_POOLS = 40
+T = TypeVar("T")
 
 
 def routes() -> list[web.RouteDef]:
@@ -39,18 +36,25 @@ def routes() -> list[web.RouteDef]:
             web.get(base + "/group/{k:\\d+}", group)]
 
 
-async def _open(request: web.Request) -> tuple[SnapshotView, Viewer, ExploredDump, DumpModel]:
+async def _who(request: web.Request) -> tuple[SnapshotView, Viewer, int]:
     view = await find(request, request.match_info["sid"])
     who = await viewer(request, view.host, group=view.host_group)
-    n = int(request.match_info["n"])
+    return view, who, int(request.match_info["n"])
+
+
+async def _ask(request: web.Request, work: Awaitable[T]) -> T:
+    """The core's answer, or the page saying why there is none."""
     try:
-        got = await pages(request).core.snapshots.explore(who, view, n)
+        return await work
+    except NotADump as e:
+        raise error(request, 404, "Not a thread dump hostsnap can read", str(e)[:500]) from None
+    except NoSuchGroup as e:
+        raise error(request, 404, "No such stack group", str(e)[:300]) from None
     except SnapshotNotFound as e:
         raise error(request, 404, "No such thread dump", str(e)[:300]) from None
-    if got.model is None:
-        raise error(request, 404, "Not a thread dump hostsnap can read",
-                    f"{got.ref.name}: " + "; ".join(got.warnings)[:500])
-    return view, who, got, got.model
+    except WorkerDown as e:
+        raise error(request, 503, "The dump explorer is restarting",
+                    f"{e}. Reload the page in a moment.") from None
 
 
 def _int(request: web.Request, key: str, default: int = 1) -> int:
@@ -61,26 +65,26 @@ def _int(request: web.Request, key: str, default: int = 1) -> int:
 
 
 async def explorer(request: web.Request) -> web.Response:
-    view, who, got, m = await _open(request)
+    view, who, n = await _who(request)
     state = request.query.get("state", "")[:64]
     q = request.query.get("q", "")[:200].strip()
     searching = request.path.endswith("/search")
-    results = m.search(q, state, _int(request, "page")) if searching and m.searchable else None
-    core = pages(request).core
-    grown = await core.snapshots.dump_growth(who, view, got)
-    core.snapshots.warm_dumps(view)  # the snapshot's other dumps, before they are clicked
-    groups = m.filtered(state)
+    snapshots = pages(request).core.snapshots
+    results = None
+    if searching:
+        m, results = await _ask(request, snapshots.explore_search(
+            who, view, n, q, state, _int(request, "page")))
+        if not m.searchable:
+            results = None
+    else:
+        m = await _ask(request, snapshots.explore(who, view, n, state))
+    grown = await _ask(request, snapshots.dump_growth(who, view, n, m))
+    snapshots.warm_dumps(view)  # this dump's groups and the others, before they are clicked
     return page(
-        request, "explorer.html", v=view, d=got, m=m, state=state, q=q, results=results,
-        searching=searching, groups=groups[:TOP_GROUPS], more_groups=len(groups) - TOP_GROUPS,
-        pools=list(m.pools.items())[:TOP_POOLS], more_pools=max(0, len(m.pools) - TOP_POOLS),
-        others=[x for x in dump_files(view) if x.n != got.ref.n],
+        request, "explorer.html", v=view, m=m, state=state, q=q, results=results,
+        searching=searching, others=[x for x in dump_files(view) if x.n != n],
         unit="goroutines" if m.kind == "go" else "threads",
-        lock_svg=lock_graph(m.locks, "who holds, who waits",
-                            unit="goroutines" if m.kind == "go" else "threads"),
-        flame_svg=icicle(m.flame, f"all {m.total:,} stacks",
-                         unit="goroutines" if m.kind == "go" else "threads"),
-        growth=_growth(grown), base=f"/s/{view.id}/dump/{got.ref.n}", row=m.row)
+        growth=_growth(grown), base=f"/s/{view.id}/dump/{n}")
 
 
 def _growth(grown: tuple[str, DumpDiff] | None) -> dict[str, Any] | None:
@@ -100,12 +104,9 @@ def _growth(grown: tuple[str, DumpDiff] | None) -> dict[str, Any] | None:
 
 
 async def group(request: web.Request) -> web.Response:
-    view, _, got, m = await _open(request)
-    g = m.group(int(request.match_info["k"]))
-    if g is None:
-        raise error(request, 404, "No such stack group",
-                    f"{got.ref.name} has {len(m.groups)} stack groups.")
+    view, who, n = await _who(request)
     state = request.query.get("state", "")[:64]
-    rows = m.members(g, _int(request, "page"), state)
-    return fragment(request, "explorer_group.html", v=view, m=m, g=g, rows=rows, state=state,
-                    base=f"/s/{view.id}/dump/{got.ref.n}", row=m.row)
+    g = await _ask(request, pages(request).core.snapshots.explore_group(
+        who, view, n, int(request.match_info["k"]), state, _int(request, "page")))
+    return fragment(request, "explorer_group.html", v=view, g=g, rows=g.rows, state=state,
+                    base=f"/s/{view.id}/dump/{n}")
