@@ -6,20 +6,18 @@ garbage collections); on the event loop, or in a thread of this process, that
 stalls Slack acks (3 s budget with retries behind them) and /healthz for as
 long. In a worker process the bot's loop only unpickles the result: the
 alerts, which max_alerts bounds, or one line of error.
+
+The worker is collectors.offload's WorkerPool, with one process of its own:
+a body never waits behind a capture's dump parsing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 from bot.alerts.auth import Rejected
 from bot.alerts.payloads import Alert, Malformed, parse
-
-log = logging.getLogger(__name__)
+from collectors.offload import WorkerCrashed, WorkerPool
 
 
 def _parse(kind: str, receiver: str, body: bytes, max_alerts: int) -> list[Alert] | str:
@@ -35,25 +33,17 @@ class Offload:
     queue for it one at a time (they are CPU work)."""
 
     def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
+        # spawn: no fork server needed for one long-lived process
+        self._pool = WorkerPool(1, name="webhook parser", preload=(), start_method="spawn")
         self._turn = asyncio.Lock()
 
     async def parse(self, kind: str, receiver: str, body: bytes, *, max_alerts: int
                     ) -> list[Alert]:
         async with self._turn:
-            if self._pool is None:
-                # spawn: a fork would copy this process's threads' locks mid-use
-                self._pool = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-            pool = self._pool
             try:
-                out = await asyncio.get_running_loop().run_in_executor(
-                    pool, _parse, kind, receiver, body, max_alerts)
-            except BrokenProcessPool:
-                # killed (out of memory?): a new one for the next body
-                log.error("the webhook parser process died; starting a new one")
-                self._pool = None
-                pool.shutdown(wait=False)
+                out = await self._pool.run(_parse, kind, receiver, body, max_alerts)
+            except WorkerCrashed:
+                # killed (out of memory?): the pool starts a new one for the next body
                 raise Rejected(503, "webhook parser restarting; retry later", "parser",
                                {"Retry-After": "5"}) from None
         if isinstance(out, str):
@@ -61,6 +51,4 @@ class Offload:
         return out
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        await self._pool.close()
