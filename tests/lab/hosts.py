@@ -916,6 +916,11 @@ class Lab:
             killed += h.drop_connections()
         return killed
 
+    def set_bridge_up(self, up: bool) -> None:
+        """Take the lab's bridge down (every host unreachable from here; open TCP
+        connections stall, they do not end) or bring it back up."""
+        _sh(["ip", "link", "set", self.bridge, "up" if up else "down"])
+
     def remove_host(self, host: TestHost | str) -> None:
         """Kill the host's processes, delete its netns, veth and cgroup."""
         h = self.hosts.get(host if isinstance(host, str) else host.name)
