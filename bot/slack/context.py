@@ -54,6 +54,7 @@ class SlackContext:
         self.journal = self.services.journal
         self.delivery = Delivery(self.api, store, self.slack, self.metrics)
         self.delivery.browser = bool(settings.web.base_url)
+        self.delivery.on_browser_summary = self.snapshots.warm_dumps
         #: captures this bot runs at once (the [capture] concurrency); waiting
         #: for a slot is bounded by [capture] queue_timeout, not the deadline
         self.capture_slots = CaptureQueue(settings.capture.concurrency,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -84,6 +85,9 @@ class Delivery:
         self.recovered = False
         #: summaries get Open in browser ([web].base_url set; set by the context)
         self.browser = False
+        #: called with a snapshot whose summary gets Open in browser: the
+        #: explorer parses its dumps then, before the click (set by the context)
+        self.on_browser_summary: Callable[[SnapshotView], None] | None = None
 
     async def deliver(self, post: Post, view: SnapshotView, live: LiveMessage | None = None,
                       *, warm: bool = False) -> Undelivered | None:
@@ -91,6 +95,8 @@ class Delivery:
         `warm`: captured through a warm session (said in the summary)."""
         msg = summary_message(view, requested_by=post.requested_by, warm=warm,
                               browser=self.browser)
+        if self.browser and self.on_browser_summary is not None:
+            self.on_browser_summary(view)
         if live is not None and live.waiting_for_thread:
             # its thread (the fleet's message) is not up yet: queued, not posted
             # at the top of the channel; Posts.adopt releases it

@@ -22,8 +22,9 @@ import json
 import multiprocessing
 import os
 import signal
+import threading
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,6 +207,11 @@ def unpack(blob: bytes) -> PageView:
 
 # --- in the serving process ---------------------------------------------------------------
 
+def _retrieved(f: asyncio.Future[Any]) -> None:
+    if not f.cancelled():
+        f.exception()  # read by the request, or by nobody when it gave up
+
+
 class DumpWorker:
     """The serving process's handle on its worker: started on first use,
     started again after it died."""
@@ -216,36 +222,54 @@ class DumpWorker:
         self.max_bytes = max_bytes
         self.timeout = timeout
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # forkserver: a clean process, not a fork of this one (its threads,
-            # its sockets, its memory)
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_init, initargs=(self.max_entries, self.max_bytes))
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                # forkserver: a clean process, not a fork of this one (its threads,
+                # its sockets, its memory)
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
+                    initializer=_init, initargs=(self.max_entries, self.max_bytes))
+            return self._pool
 
-    def _drop(self, pool: ProcessPoolExecutor) -> None:
-        if self._pool is pool:
-            self._pool = None
-        for p in list((getattr(pool, "_processes", None) or {}).values()):
-            if p.is_alive():
-                p.kill()  # only our own worker, by its handle
-        pool.shutdown(wait=False, cancel_futures=True)
-
-    async def call(self, op: str, key: Key, *args: Any,
-                   load: tuple[DumpRef, bytes] | None = None) -> Any:
-        loop = asyncio.get_running_loop()
+    def _submit(self, *call: Any) -> tuple[ProcessPoolExecutor, Future[Any]]:
+        """In a thread: starting the worker waits for the forkserver (its first
+        start: a new interpreter, ~0.3 s) and must not hold the event loop."""
         pool = self._executor()
         try:
-            fut = loop.run_in_executor(pool, run, op, key, args, load)
+            return pool, pool.submit(run, *call)
         except (BrokenProcessPool, RuntimeError):  # died between requests: a new one
             self._drop(pool)
             pool = self._executor()
-            fut = loop.run_in_executor(pool, run, op, key, args, load)
+            return pool, pool.submit(run, *call)
+
+    def _drop(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        for p in list((getattr(pool, "_processes", None) or {}).values()):
+            if p.is_alive():
+                p.kill()  # only our own worker, by its handle
+        # what was queued fails with BrokenProcessPool (its callers get WorkerDown)
+        pool.shutdown(wait=False)
+
+    def start(self) -> None:
+        """Start the worker now, in the background (a server starting: the first
+        dump opened then does not wait for a new process)."""
+        asyncio.get_running_loop().run_in_executor(None, self._submit, "stats", ("", 0), (),
+                                                   None)
+
+    async def call(self, op: str, key: Key, *args: Any,
+                   load: tuple[DumpRef, bytes] | None = None) -> Any:
+        pool, fut = await asyncio.to_thread(self._submit, op, key, args, load)
+        # shielded: a request that gives up does not cancel the pool's future (a
+        # cancelled one breaks the pool's bookkeeping if the worker then dies)
+        done = asyncio.wrap_future(fut)
+        done.add_done_callback(_retrieved)
         try:
-            return await asyncio.wait_for(fut, self.timeout)
+            return await asyncio.wait_for(asyncio.shield(done), self.timeout)
         except BrokenProcessPool as e:
             self._drop(pool)
             raise WorkerDown("the dump explorer's worker process stopped while reading "

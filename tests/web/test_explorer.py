@@ -199,7 +199,9 @@ async def test_concurrent_first_views_parse_once_and_the_worker_is_bounded(
             for i in range(4)]
     pages = await serve_pages()
     worker = pages.core.snapshots.dumps.worker
-    worker.max_entries = 3  # before it starts: its LRU's bound
+    await worker.stats()  # the one the server started...
+    worker.close()  # ...goes: the next has a smaller bound
+    worker.max_entries = 3
     first = await pages.client()
     await first.get(pages.link(sids[0], ALICE))  # signs in (and starts the warm-up)
     rs = await asyncio.gather(*(first.get(f"/s/{sids[0]}/dump/0/search?q=goroutine")

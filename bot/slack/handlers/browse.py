@@ -53,8 +53,10 @@ class BrowseHandlers(Handlers):
         if view is None:
             return
         await self.bot.snapshots.show(origin.viewer, view)
-        ts = await self.bot.reply(origin, render.summary_message(
-            view, browser=bool(self.bot.settings.web.base_url)))
+        browser = bool(self.bot.settings.web.base_url)
+        if browser:  # its dumps parsed for the explorer before the click
+            self.bot.snapshots.warm_dumps(view)
+        ts = await self.bot.reply(origin, render.summary_message(view, browser=browser))
         root = origin.thread_ts or ts
         if root and self.bot.slack.details_in_thread:
             await self._details_to(origin, root, view)

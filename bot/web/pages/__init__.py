@@ -104,7 +104,19 @@ def attach_pages(app: web.Application, core: App, settings: WebSettings, *,
     app.router.add_static("/static/", STATIC, name="static", append_version=False)
     app.on_response_prepare.append(_prepare)
     app.on_startup.append(_compile_templates)
+    app.on_startup.append(_start_explorer)
+    app.on_cleanup.append(_stop_explorer)
     return state
+
+
+async def _start_explorer(app: web.Application) -> None:
+    """The dump explorer's worker process, started with the server (in the
+    background): the first dump opened does not wait for a new interpreter."""
+    app[PAGES].core.snapshots.dumps.worker.start()
+
+
+async def _stop_explorer(app: web.Application) -> None:
+    app[PAGES].core.snapshots.dumps.close()
 
 
 async def _compile_templates(app: web.Application) -> None:
