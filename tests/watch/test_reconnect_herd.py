@@ -63,8 +63,10 @@ async def test_thirty_sessions_dropped_at_once_come_back_bounded(lab, tmp_path: 
         try:
             states = [pool.warm(h) for h in svc.inventory.resolve([h.name for h in hosts])]
             await asyncio.wait_for(asyncio.gather(*(ws.ready.wait() for ws in states)), 30)
-            assert pool.max_connecting <= BOUND  # the start is bounded too
+            # the start is bounded too: 30 tasks asked at once, 5 got a slot
+            assert pool.max_connecting == BOUND
             assert [_accepted(h) for h in hosts] == [1] * N_HOSTS
+            pool.max_connecting = 0  # the drop's own peak from here
 
             t0 = time.monotonic()
             killed = await asyncio.to_thread(lab.drop_connections, hosts)
@@ -80,10 +82,10 @@ async def test_thirty_sessions_dropped_at_once_come_back_bounded(lab, tmp_path: 
             status = pool.status()
             down = [s["host"] for s in status if not s["connected"] or s["reconnects"] != 1]
             assert not down, f"not warm again after {took:.1f} s: {down}"
-            # never more than BOUND attempts at once, and the bound was reached
-            # (30 hosts within the first 0.5 s queue for the 5 slots)
+            # never more than BOUND attempts at once (how close to it the jittered
+            # attempts come depends on this machine's speed)
             assert max(seen_connecting) <= pool.max_connecting <= BOUND, seen_connecting
-            assert pool.max_connecting == BOUND
+            assert pool.max_connecting >= 1
             # each host was knocked on exactly once more: no retry storm
             assert [_accepted(h) for h in hosts] == [2] * N_HOSTS
             back = sorted(ws.connected_at - t0 for ws in states if ws.connected_at)
