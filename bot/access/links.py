@@ -18,6 +18,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 Kind = Literal["link", "session"]
@@ -30,7 +31,7 @@ class BadToken(Exception):
     message is shown to the person who opened it."""
 
     def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
+        super().__init__(message.strip())
         self.reason = reason  # tampered, expired, used, wrong-snapshot (for the audit)
 
 
@@ -69,20 +70,31 @@ class Signer:
         return f"{payload}.{self._mac(payload)}"
 
     def verify(self, token: str, kind: Kind) -> dict[str, Any]:
+        what = "link" if kind == "link" else "browser session"
         payload, _, mac = token.partition(".")
-        if not payload or not mac or not hmac.compare_digest(mac, self._mac(payload)):
-            raise BadToken("This link is not valid (it was changed or cut). Ask for a new one "
-                           "with Open in browser.", "tampered")
+        # bytes, not str: compare_digest refuses str with non-ASCII characters
+        # (a TypeError, a 500 for anyone who sends `?t=a.é`)
+        if not payload or not mac or not hmac.compare_digest(
+                mac.encode(errors="replace"), self._mac(payload).encode()):
+            raise BadToken(f"This {what} is not valid (it was changed or cut). " + (
+                "Copy the whole link, or ask for a new one with Open in browser in Slack."
+                if kind == "link" else ""), "tampered")
         try:
             body = json.loads(_unb64(payload))
         except ValueError:
-            raise BadToken("This link is not valid.", "tampered") from None
+            raise BadToken(f"This {what} is not valid.", "tampered") from None
         if not isinstance(body, dict) or body.get("k") != kind:
-            raise BadToken("This link is not valid here.", "tampered")
-        if not isinstance(body.get("e"), int) or body["e"] < self.clock():
-            what = "link" if kind == "link" else "session"
-            raise BadToken(f"This {what} has expired. Ask for a new link with Open in "
-                           "browser in Slack.", "expired")
+            raise BadToken(f"This {what} is not valid here.", "tampered")
+        expiry = body.get("e")
+        if not isinstance(expiry, int):
+            raise BadToken(f"This {what} is not valid.", "tampered")
+        now = self.clock()
+        if expiry < now:
+            # when, so the reader knows it is the clock and not their rights
+            at = datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            raise BadToken(f"This {what} has expired: {_ago(now - expiry)} ago, at {at}. " + (
+                "Ask for a new link: click Open in browser on the snapshot's message in "
+                "Slack." if kind == "link" else ""), "expired")
         return body
 
     # -- the two signed kinds ----------------------------------------------------------
@@ -92,7 +104,9 @@ class Signer:
     def open_link(self, token: str, snapshot_id: str) -> Identity:
         body = self.verify(token, "link")
         if body.get("s") != snapshot_id:
-            raise BadToken("This link is for another snapshot.", "wrong-snapshot")
+            raise BadToken(f"This link is for another snapshot ({str(body.get('s'))[:40]}), "
+                           "not this address's: open it as Slack gave it, or click Open in "
+                           "browser on this snapshot's message.", "wrong-snapshot")
         return Identity(str(body["u"]), str(body["c"]), "link")
 
     def session(self, who: Identity, ttl: float) -> str:
@@ -104,6 +118,15 @@ class Signer:
         if via not in ("link", "sso", "local"):
             raise BadToken("This session is not valid.", "tampered")
         return Identity(str(body["u"]), str(body["c"]), via)
+
+
+def _ago(seconds: float) -> str:
+    """3 h, 2 d, 40 s: how long ago a token expired."""
+    s = int(seconds)
+    for unit, n in (("d", 86400), ("h", 3600), ("min", 60)):
+        if s >= n:
+            return f"{s // n} {unit}"
+    return f"{s} s"
 
 
 def link_url(base_url: str, signer: Signer, snapshot_id: str, user: str, channel: str,
