@@ -64,6 +64,7 @@ class DumpExplorer:
         self._warming: set[asyncio.Task[None]] = set()
         #: pages known to be kept in the database (bounded): a warm-up skips them
         self._kept: OrderedDict[Key, None] = OrderedDict()
+        self._closed = False
 
     async def page(self, ref: DumpRef, state: str = "") -> PageView:
         """The explorer page of the dump, its groups in `state` (all when empty)."""
@@ -99,7 +100,7 @@ class DumpExplorer:
         """Parse these dumps in the worker now, one after the other (the page's
         order), and keep their pages: the explorer then opens without waiting."""
         todo = refs[: self.worker.max_entries]
-        if not todo:
+        if not todo or self._closed:  # shutting down: no new worker for a warm-up
             return
         task = asyncio.ensure_future(self._warm(todo))
         self._warming.add(task)
@@ -157,6 +158,7 @@ class DumpExplorer:
             self._loading.pop((ref.snapshot_id, ref.n), None)
 
     def close(self) -> None:
+        self._closed = True
         for t in self._warming:
             t.cancel()
         self.worker.close()
