@@ -19,7 +19,6 @@ asserts nothing.
     .venv/bin/python benchmarks/bench_web.py --threads 30000 --goroutines 100000 --runs 5
     .venv/bin/python benchmarks/bench_web.py --profile /tmp/pages.prof   # cProfile of the server
     BENCH_GC_LOG=1 .venv/bin/python benchmarks/bench_web.py   # the server's GC pauses >= 20 ms
-    BENCH_GC_FREEZE=1 ...   # experiment: gc.freeze() after each dump is parsed and cached
 """
 
 from __future__ import annotations
@@ -70,8 +69,6 @@ async def _serve(db_url: str) -> None:
 
     if os.environ.get("BENCH_GC_LOG"):
         _log_gc_pauses()
-    if os.environ.get("BENCH_GC_FREEZE"):
-        _freeze_parsed_dumps()
     settings = _settings(db_url)
     core = await App.open(settings)
     app = web.Application()
@@ -105,26 +102,6 @@ def _log_gc_pauses(threshold_ms: float = 20.0) -> None:
                       f"({info['collected']} collected)", file=sys.stderr, flush=True)
 
     gc.callbacks.append(cb)
-
-
-def _freeze_parsed_dumps() -> None:
-    """An experiment, not what the pages do: gc.freeze() once a parsed dump is
-    cached, so later full collections skip its objects (they live until evicted)."""
-    import gc
-    import importlib
-
-    cache: Any = getattr(importlib.import_module("bot.snapshots.dumps"), "DumpCache", None)
-    if cache is None:
-        print("BENCH_GC_FREEZE: no DumpCache in the serving process (the parsed dumps "
-              "live elsewhere): ignored", file=sys.stderr)
-        return
-    put = cache._put
-
-    def put_then_freeze(self: Any, key: Any, item: Any) -> None:
-        put(self, key, item)
-        gc.freeze()
-
-    cache._put = put_then_freeze
 
 
 class ServerProcess:
