@@ -3,11 +3,12 @@
 A request for a host inserts its job, or finds the one already queued or
 running (on any replica: a partial unique index on the host's active job is
 the arbiter, the same on SQLite and PostgreSQL), and then follows it. One
-replica takes a job (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
-has one writer and one replica) and renews its lease every HEARTBEAT_S while
-the job is queued or running. A job whose lease ran out belongs to a replica
-that died: one survivor (SKIP LOCKED again) marks it and its snapshot
-interrupted, saying what was kept.
+replica takes a job (a conditional update under the row's lock; SQLite has one
+writer and one replica) and renews its lease every HEARTBEAT_S while the job
+is queued or running. A job whose lease ran out belongs to a replica that
+died: the survivors look for such jobs with `SELECT ... FOR UPDATE SKIP
+LOCKED`, so each is taken by exactly one of them, which marks it and its
+snapshot interrupted, saying what was kept.
 
 The replica that inserts a job takes it: it holds the conversation (the
 Slack message following the capture); a job is not moved to an idle replica."""
@@ -116,13 +117,14 @@ class CaptureJobs:
             return _job(r) if r is not None else None
 
     async def take(self, job_id: int) -> bool:
-        """Start running a queued job: only one replica does (a row another is
-        taking is skipped, not waited for). False: it is not queued any more."""
+        """Start running a queued job: only one replica does. False: it is not
+        queued any more (a sweep interrupted it). The row lock is waited for,
+        not skipped: our own heartbeat holds it for a moment every HEARTBEAT_S."""
         t = _now()
         async with self.store.engine.begin() as c:
             got = await c.scalar(select(CaptureJobRow.id).where(
                 CaptureJobRow.id == job_id, CaptureJobRow.state == QUEUED)
-                .with_for_update(skip_locked=True))
+                .with_for_update())
             if got is None:
                 return False
             res = await c.execute(update(CaptureJobRow).where(
