@@ -185,10 +185,13 @@ class CaptureJobs:
                     if not (r[3] == self.owner and r[0] in self.mine)]
             if not gone:
                 return []
-            await c.execute(update(CaptureJobRow).where(
+            # the conditional update decides where rows are not locked (SQLite)
+            won = set((await c.scalars(update(CaptureJobRow).where(
                 CaptureJobRow.id.in_([g.job_id for g in gone]),
                 CaptureJobRow.state.in_(ACTIVE)).values(
-                state=INTERRUPTED, finished_at=t, error=DEAD_OWNER))
+                state=INTERRUPTED, finished_at=t, error=DEAD_OWNER)
+                .returning(CaptureJobRow.id))).all())
+            gone = [g for g in gone if g.job_id in won]
             await _interrupt_snapshots(c, [g.snapshot_id for g in gone], t)
         for g in gone:
             log.warning("capture of %s (snapshot %s) interrupted: %s %s", g.host,
