@@ -140,6 +140,8 @@ def _init(max_entries: int, max_bytes: int) -> None:
     # a Ctrl-C in the terminal reaches the whole process group: the serving
     # process decides when the worker ends
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a parse yields the CPU to the serving process (Slack acks, webhooks) first
+    os.nice(5)
 
 
 def run(op: str, key: Key, args: tuple[Any, ...], load: tuple[DumpRef, bytes] | None) -> Any:
@@ -293,5 +295,10 @@ class DumpWorker:
         return dict(await self.call("stats", ("", 0)))
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._drop(self._pool)
+        """Let the worker end after what it is doing (a parse: a second or so);
+        what waits is dropped. Not killed: its callers' futures are left to
+        resolve, and nothing is told at shutdown of a pool it broke."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
