@@ -21,7 +21,7 @@ from bot.access.links import OneTimeTokens, Signer
 from bot.settings.web import WebSettings
 from bot.store.faults import from_database, unavailable
 from bot.web.pages import alerts, compare, explorer, fleet, hosts, raw, snapshot
-from bot.web.pages.render import environment, error
+from bot.web.pages.render import environment, error, html
 from bot.web.pages.state import (
     IS_PAGE,
     PAGES,
@@ -67,7 +67,15 @@ def _page(handler: Handler) -> Handler:
             # each database use is bounded by database_timeout (bot/store): a
             # database away or stalled is a clear 503 page in that time, not a 500
             if not (isinstance(e, DatabaseStalled) or (unavailable(e) and from_database(e))):
-                raise
+                # a bug: a page that says so and where to look, not aiohttp's
+                # bare "500 Internal Server Error" (nor the exception's text)
+                ref = secrets.token_hex(4)
+                log.exception("page %s failed (ref %s)", request.path[:200], ref)
+                raise error(request, 500, "This page failed",
+                            f"hostsnap could not show this page: an error on its side, "
+                            f"logged with reference {ref}. Reload once; if it fails again, "
+                            f"give that reference to whoever runs hostsnap. The snapshot "
+                            f"itself is not affected.") from None
             log.error("page %s not served: database unavailable: %s", request.path,
                       e or type(e).__name__)
             raise error(request, 503, "Database unavailable",
@@ -102,6 +110,7 @@ def attach_pages(app: web.Application, core: App, settings: WebSettings, *,
             web.RouteDef(route.method, route.path, _page(route.handler),
                          route.kwargs).register(app.router)
     app.router.add_static("/static/", STATIC, name="static", append_version=False)
+    app.middlewares.append(_no_such_page)
     app.on_response_prepare.append(_prepare)
     app.on_startup.append(_compile_templates)
     app.on_startup.append(_start_explorer)
@@ -133,11 +142,40 @@ async def _compile_templates(app: web.Application) -> None:
     app[_COMPILING] = task  # referenced until done; an error shows at first use instead
 
 
+#: what a mistyped address is told (the pages there are)
+PAGES_HELP = ("The pages are: / (the snapshots you may see), /s/ID (a snapshot), /h/HOST (a "
+              "host's timeline), /compare/ID/ID, /fleet/ID,ID,... and /alerts.")
+
+
+@web.middleware
+async def _no_such_page(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An address no route matches is a page saying so (with the page's
+    headers), not aiohttp's bare "404: Not Found"; matched routes (the pages,
+    /healthz, /metrics, Slack's, the alerts webhook) answer for themselves."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as e:
+        if request.match_info.http_exception is None:
+            raise  # a matched route's own answer
+        if isinstance(e, web.HTTPMethodNotAllowed):
+            raise web.HTTPMethodNotAllowed(
+                request.method, e.allowed_methods, content_type="text/html",
+                text=html(request, "error.html", status=405, title="Not here", message=(
+                    f"{request.method[:10]} is not how this address is used: open it in a "
+                    "browser."))) from None
+        raise error(request, 404, "No such page",
+                    f"hostsnap has no page at {request.path[:200]}. {PAGES_HELP}") from None
+
+
 async def _prepare(request: web.Request, response: web.StreamResponse) -> None:
-    if request.path.startswith("/static/"):
-        response.headers["X-Content-Type-Options"] = "nosniff"
+    static = request.path.startswith("/static/")
+    if not (static or request.get(IS_PAGE)):
         return
-    if not request.get(IS_PAGE):
+    for k, v in HEADERS.items():
+        if static and k == "Cache-Control":
+            continue  # the CSS and JS may be cached (they hold no data)
+        response.headers.setdefault(k, v)
+    if static:
         return
     for k, v in HEADERS.items():
         response.headers.setdefault(k, v)

@@ -14,7 +14,8 @@ from bot.web.pages.state import IS_PAGE, WHO, pages
 
 _ERRORS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
-    404: web.HTTPNotFound, 503: web.HTTPServiceUnavailable,
+    404: web.HTTPNotFound, 500: web.HTTPInternalServerError,
+    503: web.HTTPServiceUnavailable,
 }
 
 

@@ -1,0 +1,89 @@
+"""Review of the pages (brief WR): every answer of the pages' server carries
+the pages' headers, errors included; a mistyped address or a failure is a page
+that says what happened and what to do, never aiohttp's bare text."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from bot.web.pages import CSP
+from tests.web.conftest import ALICE
+
+
+def _message(body: str) -> str:
+    m = re.search(r'<p class="message">(.*?)</p>', body, re.S)
+    assert m, body[:500]
+    return html.unescape(m.group(1))
+
+
+@pytest.mark.parametrize("path", [
+    "/nonexistent", "/s/", "/fleet/", "/s/{sid}/nonsense", "/s/{sid}/dump/-1",
+    "/s/{sid}/dump/abc", "/s/{sid}/raw/%2e%2e/%2e%2e/etc/passwd", "/static/nope.css",
+    "/static/%2e%2e/pages/guard.py", "/static/",
+])
+async def test_every_error_has_the_pages_headers(serve_pages, snapshot_id, path):
+    pages = await serve_pages()
+    browser = await pages.client()
+    await browser.get(pages.link(snapshot_id, ALICE))  # signed in: not a 401 first
+    r = await browser.get(path.format(sid=snapshot_id))
+    assert r.status in (403, 404), r.status
+    assert r.headers.get("Content-Security-Policy") == CSP
+    assert r.headers.get("X-Content-Type-Options") == "nosniff"
+    assert r.headers.get("Referrer-Policy") == "no-referrer"
+
+
+@pytest.mark.parametrize("path", ["/nonexistent", "/s/", "/s/{sid}/nonsense"])
+async def test_a_mistyped_address_says_which_pages_there_are(serve_pages, snapshot_id, path):
+    pages = await serve_pages()
+    r = await (await pages.client()).get(path.format(sid=snapshot_id))
+    body = await r.text()
+    assert r.status == 404 and r.content_type == "text/html"
+    msg = _message(body)
+    assert msg.startswith("hostsnap has no page at /") and "/s/ID (a snapshot)" in msg
+
+
+async def test_a_wrong_method_is_a_page_too(serve_pages, snapshot_id):
+    pages = await serve_pages()
+    r = await (await pages.client()).post(f"/s/{snapshot_id}")
+    assert r.status == 405 and r.headers.get("Allow") == "GET,HEAD"
+    assert r.headers.get("Content-Security-Policy") == CSP
+    assert "open it in a browser" in _message(await r.text())
+
+
+async def test_static_files_have_the_headers_and_may_be_cached(serve_pages):
+    pages = await serve_pages()
+    r = await (await pages.client()).get("/static/hostsnap.css")
+    assert r.status == 200
+    assert r.headers.get("Content-Security-Policy") == CSP
+    assert "no-store" not in r.headers.get("Cache-Control", "")
+
+
+async def test_a_failing_page_says_so_with_a_reference_not_the_exception(store, caplog):
+    """A bug in a page handler: a page saying what to do, the exception only in the log."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.access.links import Signer
+    from bot.app import App
+    from bot.web.pages import _page, attach_pages
+    from tests.web.conftest import SECRET, settings_with
+
+    async def broken(request: web.Request) -> web.Response:
+        raise KeyError("internal detail <b>x</b>")
+
+    settings = settings_with(store)
+    app = web.Application()
+    attach_pages(app, App(settings, store), settings.web, signer=Signer(SECRET))
+    app.router.add_get("/broken", _page(broken))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as browser:
+        r = await browser.get("/broken")
+        body = await r.text()
+    assert r.status == 500 and r.headers.get("Content-Security-Policy") == CSP
+    msg = _message(body)
+    ref = re.search(r"logged with reference ([0-9a-f]{8})", msg)
+    assert ref and "give that reference to whoever runs hostsnap" in msg
+    assert "internal detail" not in body and "KeyError" not in body
+    assert any(ref.group(1) in r.getMessage() and r.exc_info for r in caplog.records)
