@@ -254,10 +254,16 @@ class Tab:
     problems: list[str] = field(default_factory=list)
     allowed: list[tuple[int, str]] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    downloads: list[str] = field(default_factory=list)
 
     def allow(self, status: int, url_part: str) -> None:
         """A response of `status` for a URL containing `url_part` is what the test expects."""
         self.allowed.append((status, url_part))
+
+    def allow_download(self, url_part: str) -> None:
+        """A navigation to a URL containing `url_part` becomes a download:
+        Chromium then aborts the navigation (net::ERR_ABORTED), as it must."""
+        self.downloads.append(url_part)
 
     def _expected(self, status: int, url: str) -> bool:
         return any(status == s and part in url for s, part in self.allowed)
@@ -287,8 +293,12 @@ class Tab:
 
         p.on("console", on_console)
         p.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        p.on("requestfailed", lambda r: self.problems.append(
-            f"request failed: {r.method} {r.url}: {r.failure}"))
+        def on_failed(r: Any) -> None:
+            if r.failure == "net::ERR_ABORTED" and any(d in r.url for d in self.downloads):
+                return
+            self.problems.append(f"request failed: {r.method} {r.url}: {r.failure}")
+
+        p.on("requestfailed", on_failed)
         p.on("response", on_response)
         p.on("dialog", on_dialog)
 

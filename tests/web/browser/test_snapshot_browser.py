@@ -3,6 +3,8 @@ one, and a hostile thread name shown as text (no script runs)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.web.browser.conftest import HOSTILE_NAME, STRANGER, Tab
 
 
@@ -90,4 +92,20 @@ async def test_the_watch_sees_what_goes_wrong_on_a_page(tab: Tab) -> None:
     assert "request failed: GET" in seen and "/dropped" in seen, seen
     assert "violates the following Content Security Policy" in seen, seen
     tab.problems.clear()  # seen on purpose
+    tab.assert_clean()
+
+
+async def test_a_raw_file_downloads_from_the_snapshot_page(tab: Tab) -> None:
+    sid = tab.site.ids["older"]
+    await tab.sign_in(sid)
+    page = tab.page
+    row = page.locator("#raw tr", has_text="jvm/4242-dump1.txt")
+    tab.allow_download("?download=1")
+    async with page.expect_download() as got:
+        await row.get_by_role("link", name="download").click()
+    d = await got.value
+    assert d.suggested_filename == f"{sid}-jvm_4242-dump1.txt"
+    data = Path(await d.path()).read_bytes()
+    # the dump itself (redacted: nothing to redact in this one), whole
+    assert b"Full thread dump OpenJDK" in data and data.count(b'\n"') >= 200
     tab.assert_clean()
