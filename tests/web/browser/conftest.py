@@ -53,7 +53,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
-#: seconds any one browser action or wait may take
+#: ms any one browser action or wait may take
 ACTION_TIMEOUT_MS = 15_000
 
 #: who the tests are: U1 may see group `payments` (raw files too); U2 may see
