@@ -7,8 +7,10 @@ the CLI has (all of them), audited as `cli:<login>` through interface "web"."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -51,10 +53,27 @@ def register(app: typer.Typer) -> None:
                 loop.add_signal_handler(sig, stop.set)
             try:
                 await serve(config, snapshot_id, bind, port, stop)
-            except OSError as e:
-                raise Fail(f"cannot listen on {bind}:{port}: {e.strerror}", 2) from None
+            except Listen as e:
+                raise Fail(str(e), 2) from None
 
         run(main())
+
+
+class Listen(Exception):
+    """The port cannot be listened on (the message says why and what to do)."""
+
+
+def listen_error(bind: str, port: int, e: OSError) -> str:
+    if e.errno == errno.EADDRINUSE:
+        return (f"cannot listen on {bind}:{port}: the port is in use (another `hostsnap web`?). "
+                "Stop that one, or take another port: --port 0 picks a free one.")
+    if e.errno == errno.EADDRNOTAVAIL:
+        return (f"cannot listen on {bind}:{port}: {bind} is not an address of this machine "
+                "(--bind takes one of its own addresses, or 0.0.0.0).")
+    if e.errno == errno.EACCES:
+        return (f"cannot listen on {bind}:{port}: not allowed (ports below 1024 need root); "
+                f"use --port {DEFAULT_PORT} or --port 0.")
+    return f"cannot listen on {bind}:{port}: {e.strerror or e}"
 
 
 async def serve(config: Path | None, snapshot_id: str | None, bind: str, port: int,
@@ -82,7 +101,15 @@ async def serve(config: Path | None, snapshot_id: str | None, bind: str, port: i
         await runner.setup()
         try:
             site = web.TCPSite(runner, bind, port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as e:  # only this: an OSError of the database is not "listen"
+                raise Listen(listen_error(bind, port, e)) from None
+            if not ipaddress.ip_address(bind).is_loopback:
+                print(f"warning: listening on {bind}, not only this machine: anyone who "
+                      "reaches the port can try the link, and it and the session cookie "
+                      "cross the network unencrypted (plain http). Prefer the default "
+                      "127.0.0.1 and `ssh -L`.", file=sys.stderr, flush=True)
             bound = runner.addresses[0][1] if runner.addresses else port
             login = actor().removeprefix("cli:")
             token = tokens.issue(Identity(login, "", "local"))
