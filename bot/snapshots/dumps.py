@@ -108,13 +108,14 @@ class DumpExplorer:
 
     async def _warm(self, refs: list[DumpRef]) -> None:
         for ref in refs:
-            if (ref.snapshot_id, ref.n) in self._kept:
+            try:
+                # parsed in the worker even when its page is kept (another replica,
+                # before a restart): a group opened or a search needs the dump
                 await self._ask(ref, "warm")
-            else:
-                try:
-                    await self.page(ref)
-                except NotADump:
-                    continue
+                if (ref.snapshot_id, ref.n) not in self._kept:
+                    await self.page(ref)  # computed from the parse, kept
+            except NotADump:
+                continue
 
     def _warmed(self, task: asyncio.Task[None]) -> None:
         self._warming.discard(task)

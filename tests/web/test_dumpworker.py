@@ -186,6 +186,13 @@ async def test_a_page_computed_once_is_read_back_without_parsing(any_store):
         await b2.get(again.link(sid, ALICE))
         shown = await (await b2.get(f"/s/{sid}/dump/0")).text()
         assert _main(shown) == _main(computed)
+        # the snapshot page still has the dumps parsed in this server's worker
+        # (their pages were kept: a group opened or a search needs the dump)
+        for _ in range(100):  # bounded: 10 s
+            if len((await explorer.worker.stats())["entries"]) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert sorted((await explorer.worker.stats())["entries"]) == [(sid, 0), (sid, 1)]
         # a filter or a group needs the parsed dump: the worker parses it then
         r = await b2.get(f"/s/{sid}/dump/0", params={"state": "BLOCKED"})
         assert r.status == 200 and "in state BLOCKED" in await r.text()
