@@ -8,6 +8,7 @@ import ipaddress
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -86,6 +87,14 @@ class WebSettings(BaseModel):
             raise ValueError("`user_header` without `trusted_proxies` would believe anyone "
                              "who sends that header: list the SSO proxy's addresses")
         return self
+
+    @property
+    def prefix(self) -> str:
+        """The path of base_url ("" or "/hostsnap"): where a proxy serves the pages
+        under a path, every link in them starts with it."""
+        if not self.base_url:
+            return ""
+        return urlsplit(self.base_url).path.rstrip("/")
 
     @property
     def secure(self) -> bool:

@@ -104,12 +104,16 @@ def attach_pages(app: web.Application, core: App, settings: WebSettings, *,
         signer = Signer(settings.secret() if onetime is None else secrets.token_bytes(32))
     state = Pages(core, settings, signer, authz, environment(), onetime)
     app[PAGES] = state
-    for module in MODULES:
-        for route in module.routes():
-            assert isinstance(route, web.RouteDef)
-            web.RouteDef(route.method, route.path, _page(route.handler),
-                         route.kwargs).register(app.router)
-    app.router.add_static("/static/", STATIC, name="static", append_version=False)
+    # behind a proxy under a path (base_url https://example.com/hostsnap), the
+    # pages answer with and without it: whether the proxy strips it or not
+    roots = ["", settings.prefix] if settings.prefix else [""]
+    for root in roots:
+        for module in MODULES:
+            for route in module.routes():
+                assert isinstance(route, web.RouteDef)
+                web.RouteDef(route.method, root + route.path, _page(route.handler),
+                             route.kwargs).register(app.router)
+        app.router.add_static(f"{root}/static/", STATIC, append_version=False)
     app.middlewares.append(_no_such_page)
     app.on_response_prepare.append(_prepare)
     app.on_startup.append(_compile_templates)
@@ -168,7 +172,8 @@ async def _no_such_page(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 async def _prepare(request: web.Request, response: web.StreamResponse) -> None:
-    static = request.path.startswith("/static/")
+    prefix = request.app[PAGES].settings.prefix
+    static = request.path.startswith(("/static/", f"{prefix}/static/"))
     if not (static or request.get(IS_PAGE)):
         return
     for k, v in HEADERS.items():
@@ -193,5 +198,6 @@ def session_cookie(token: str, settings: WebSettings) -> str:
     (SameSite=Strict), never a script (HttpOnly), only over https when the
     pages are served over https (Secure)."""
     secure = "; Secure" if settings.secure else ""
-    return (f"{SESSION_COOKIE}={token}; Max-Age={int(settings.session_ttl)}; Path=/; "
+    return (f"{SESSION_COOKIE}={token}; Max-Age={int(settings.session_ttl)}; "
+            f"Path={settings.prefix or '/'}; "
             f"HttpOnly; SameSite=Strict{secure}")

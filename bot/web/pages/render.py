@@ -3,6 +3,7 @@ label or file content is data, never markup), undefined names an error."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,8 +73,21 @@ def _ctx(request: web.Request, ctx: dict[str, Any]) -> dict[str, Any]:
     return {"who": request.get(WHO), "path": request.path, **ctx}
 
 
+#: a link to this server in markup: an attribute whose value starts with one "/"
+#: (text is escaped, so a quote in data never makes one)
+_LOCAL_LINK = re.compile(r'(\s(?:href|src|action|data-src)=")/(?!/)')
+
+
 def html(request: web.Request, template: str, **ctx: Any) -> str:
-    return pages(request).env.get_template(template).render(_ctx(request, ctx))
+    p = pages(request)
+    out = p.env.get_template(template).render(_ctx(request, ctx))
+    prefix = p.settings.prefix
+    if prefix:
+        # behind a proxy that serves the pages under a path (base_url
+        # https://example.com/hostsnap), every page's links, the explorer's and
+        # the drawings' included, start with that path: done here, once for all
+        out = _LOCAL_LINK.sub(lambda m: f"{m.group(1)}{prefix}/", out)
+    return out
 
 
 def page(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:
