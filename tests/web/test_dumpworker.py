@@ -153,7 +153,11 @@ async def test_a_hung_worker_is_stopped_not_waited_for(serve_pages, snapshot_id)
     try:
         t = time.perf_counter()
         r = await browser.get(f"/s/{snapshot_id}/dump/0/group/1")
-        assert r.status == 503 and "did not answer within 1 s" in await r.text()
+        body = await r.text()
+        assert r.status == 503 and "The dump explorer is restarting" in body
+        # this request's own timeout, or the snapshot page's warm-up's (then the
+        # worker was stopped under this one)
+        assert "did not answer within 1 s" in body or "stopped while reading" in body
         assert time.perf_counter() - t < 5
     finally:
         with contextlib.suppress(ProcessLookupError):  # it was killed: gone
