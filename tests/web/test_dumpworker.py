@@ -123,8 +123,8 @@ async def test_a_killed_worker_is_a_clear_error_page_then_works_again(serve_page
     pages = await serve_pages()
     browser = await pages.client()
     worker = pages.core.snapshots.dumps.worker
+    pid = (await worker.stats())["pid"]  # asked while it is idle (it answers in turn)
     assert (await browser.get(pages.link(sid, ALICE))).status == 200  # the parse starts
-    pid = (await worker.stats())["pid"]
     parsing = asyncio.ensure_future(browser.get(f"/s/{sid}/dump/0/search?q=goroutine+7"))
     await asyncio.sleep(0.2)
     assert not parsing.done()
