@@ -87,3 +87,16 @@ async def test_a_failing_page_says_so_with_a_reference_not_the_exception(store, 
     assert ref and "give that reference to whoever runs hostsnap" in msg
     assert "internal detail" not in body and "KeyError" not in body
     assert any(ref.group(1) in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+@pytest.mark.parametrize(("base_url", "warned"), [
+    ("http://pages.example.com", True), ("http://10.0.4.10:3000/hostsnap", True),
+    ("https://pages.example.com", False), ("http://127.0.0.1:3000", False),
+    ("http://localhost:3000", False),
+])
+async def test_a_plain_http_base_url_is_warned_about(serve_pages, caplog, base_url, warned):
+    await serve_pages(base_url=base_url)
+    said = [r.getMessage() for r in caplog.records if "is plain http" in r.getMessage()]
+    assert bool(said) == warned, said
+    if warned:
+        assert "Put a TLS proxy in front and make base_url https://" in said[0]

@@ -8,11 +8,13 @@ the core's use cases (audited and redacted there), then render.page()."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -103,6 +105,11 @@ def attach_pages(app: web.Application, core: App, settings: WebSettings, *,
     if signer is None:
         signer = Signer(settings.secret() if onetime is None else secrets.token_bytes(32))
     state = Pages(core, settings, signer, authz, environment(), onetime)
+    if plain_http(settings):
+        log.warning("[web].base_url %s is plain http: the links (each signs someone in) "
+                    "and the session cookies cross the network readable by anyone on the "
+                    "way. Put a TLS proxy in front and make base_url https://.",
+                    settings.base_url)
     app[PAGES] = state
     # behind a proxy under a path (base_url https://example.com/hostsnap), the
     # pages answer with and without it: whether the proxy strips it or not
@@ -130,6 +137,18 @@ async def _start_explorer(app: web.Application) -> None:
 
 async def _stop_explorer(app: web.Application) -> None:
     app[PAGES].core.snapshots.dumps.close()
+
+
+def plain_http(settings: WebSettings) -> bool:
+    """base_url is http:// to another machine than this one."""
+    url = urlsplit(settings.base_url or "")
+    if url.scheme != "http":
+        return False
+    host = url.hostname or ""
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost"
 
 
 async def _compile_templates(app: web.Application) -> None:
