@@ -76,9 +76,11 @@ class Signer:
         # (a TypeError, a 500 for anyone who sends `?t=a.é`)
         if not payload or not mac or not hmac.compare_digest(
                 mac.encode(errors="replace"), self._mac(payload).encode()):
-            raise BadToken(f"This {what} is not valid (it was changed or cut). " + (
-                "Copy the whole link, or ask for a new one with Open in browser in Slack."
-                if kind == "link" else ""), "tampered")
+            raise BadToken(
+                "This link is not valid (it was changed or cut). Copy the whole link, or ask "
+                "for a new one with Open in browser in Slack." if kind == "link" else
+                "This browser session is not valid: it was changed, or signed with another "
+                "secret (a restarted `hostsnap web`, a new [web] secret).", "tampered")
         try:
             body = json.loads(_unb64(payload))
         except ValueError:

@@ -42,6 +42,7 @@ async def test_odd_characters_in_the_session_cookie_are_a_refusal(serve_pages, s
     msg = _message(body)
     # it is the browser's session that is bad, not a link: say so, and how to sign in
     assert msg.startswith("This browser session is not valid") and "Open in browser" in msg
+    assert "a restarted `hostsnap web`" in msg  # why a session made yesterday fails today
 
 
 async def test_an_expired_link_says_when(serve_pages, snapshot_id):
