@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-Kind = Literal["link", "session"]
+Kind = Literal["link", "session", "holder"]
 #: how the person behind a session signed in (what a page says and the audit shows)
 Via = Literal["link", "sso", "local"]
 
@@ -113,6 +113,15 @@ class Signer:
 
     def session(self, who: Identity, ttl: float) -> str:
         return self.sign("session", ttl, u=who.user, c=who.channel, v=who.via)
+
+    def holder(self, who: Identity, ttl: float) -> str:
+        """Who this browser is signed in as, to refuse someone else's link: sent
+        on a click from Slack, where the session cookie (SameSite=Strict) is not.
+        It opens nothing: a session it is not."""
+        return self.sign("holder", ttl, u=who.user)
+
+    def open_holder(self, token: str) -> str:
+        return str(self.verify(token, "holder")["u"])
 
     def open_session(self, token: str) -> Identity:
         body = self.verify(token, "session")

@@ -25,6 +25,7 @@ from bot.store.faults import from_database, unavailable
 from bot.web.pages import alerts, compare, explorer, fleet, hosts, raw, snapshot
 from bot.web.pages.render import environment, error, html
 from bot.web.pages.state import (
+    HOLDER_COOKIE,
     IS_PAGE,
     PAGES,
     SESSION_COOKIE,
@@ -210,6 +211,18 @@ async def _prepare(request: web.Request, response: web.StreamResponse) -> None:
         state = request.app[PAGES]
         token = state.signer.session(who, state.settings.session_ttl)
         response.headers.add("Set-Cookie", session_cookie(token, state.settings))
+        holder = state.signer.holder(who, state.settings.session_ttl)
+        response.headers.add("Set-Cookie", holder_cookie(holder, state.settings))
+
+
+def holder_cookie(token: str, settings: WebSettings) -> str:
+    """SameSite=Lax: a click on a link in Slack (a cross-site navigation) sends
+    it, where it does not send the Strict session cookie; so someone signed in
+    here who clicks another person's forwarded link is refused (guard._token)
+    instead of being silently signed in as that person."""
+    secure = "; Secure" if settings.secure else ""
+    return (f"{HOLDER_COOKIE}={token}; Max-Age={int(settings.session_ttl)}; "
+            f"Path={settings.prefix or '/'}; HttpOnly; SameSite=Lax{secure}")
 
 
 def session_cookie(token: str, settings: WebSettings) -> str:

@@ -22,7 +22,7 @@ from bot.access.links import BadToken, Identity
 from bot.settings.web import SLACK_USER
 from bot.snapshots.service import Viewer
 from bot.web.pages.render import error
-from bot.web.pages.state import SESSION_COOKIE, SET_SESSION, WHO, Pages, pages
+from bot.web.pages.state import HOLDER_COOKIE, SESSION_COOKIE, SET_SESSION, WHO, Pages, pages
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ async def _token(request: web.Request, p: Pages, token: str, who: Identity | Non
     except BadToken as e:
         raise await _refuse(request, p, 401, "Link not valid", str(e),
                             kind=f"link-{e.reason}") from None
-    holder = who or await _cookie(request, p, required=False)
+    holder = who or await _cookie(request, p, required=False) or _holder(request, p)
     if holder is not None and holder.user != linked.user:
         # a link forwarded to someone else: it stays its owner's
         raise await _refuse(request, p, 403, "This link is someone else's",
@@ -168,6 +168,18 @@ async def _cookie(request: web.Request, p: Pages, *, required: bool = True
     if not required:
         return None
     raise await _refuse(request, p, 401, "Sign-in needed", SIGN_IN, kind="no-session")
+
+
+def _holder(request: web.Request, p: Pages) -> Identity | None:
+    """Who this browser was signed in as, from the Lax cookie a click from
+    Slack brings (the Strict session cookie stays behind): only to refuse."""
+    raw = request.cookies.get(HOLDER_COOKIE)
+    if not raw:
+        return None
+    try:
+        return Identity(p.signer.open_holder(raw), "", "link")
+    except BadToken:
+        return None
 
 
 def _who_text(who: Identity) -> str:

@@ -60,6 +60,8 @@ WHO: web.RequestKey[Identity] = web.RequestKey("hostsnap_who", Identity)
 SET_SESSION: web.RequestKey[Identity] = web.RequestKey("hostsnap_set_session", Identity)
 IS_PAGE: web.RequestKey[bool] = web.RequestKey("hostsnap_page", bool)
 SESSION_COOKIE = "hostsnap_session"
+#: who the browser is signed in as (SameSite=Lax, opens nothing): bot/access/links.py
+HOLDER_COOKIE = "hostsnap_holder"
 
 
 def pages(request: web.Request) -> Pages:
