@@ -56,3 +56,21 @@ async def test_a_snapshot_without_findings_says_so_in_every_list(serve_pages, st
         body = await (await browser.get(path)).text()
         assert "no findings" in _text(body), path
         assert "<td></td>" not in body.replace("\n", ""), path
+
+
+async def test_a_host_timeline_leaves_out_snapshots_of_a_group_the_viewer_may_not_see(
+        serve_pages, store):
+    """A host moved from vault to payments: Alice (payments) sees its payments
+    snapshots, is told the vault ones are left out, and sees none of their numbers."""
+    old = await host_snapshot(store, "web-07", threads=77_777, time_wait=10, mem_used_pct=40,
+                              days_ago=3, group="vault")
+    new = await host_snapshot(store, "web-07", threads=1000, time_wait=10, mem_used_pct=40)
+    pages = await serve_pages()
+    browser = await _signed_in(pages, new)
+    r = await browser.get("/h/web-07")
+    body = await r.text()
+    assert r.status == 200
+    assert old not in body and "77,777" not in body and "77 777" not in body
+    assert new in body
+    assert ("1 older snapshot of this host, taken while it was in group vault, which you may "
+            "not see, is left out.") in _text(body)
