@@ -100,3 +100,18 @@ async def test_a_plain_http_base_url_is_warned_about(serve_pages, caplog, base_u
     assert bool(said) == warned, said
     if warned:
         assert "Put a TLS proxy in front and make base_url https://" in said[0]
+
+
+async def test_a_fleet_address_naming_too_many_snapshots_says_how_many(serve_pages,
+                                                                       snapshot_id):
+    pages = await serve_pages()
+    browser = await pages.client()
+    await browser.get(pages.link(snapshot_id, ALICE))
+    many = ",".join(f"{i:08d}" for i in range(301))
+    r = await browser.get(f"/fleet/{many}")
+    assert r.status == 400
+    assert _message(await r.text()) == ("This address names 301 snapshots; a fleet page shows "
+                                        "at most 300. Split the list.")
+    # the same id 900 times is one snapshot, not too many
+    r = await browser.get("/fleet/" + ",".join([snapshot_id] * 900))
+    assert r.status == 200

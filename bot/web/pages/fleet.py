@@ -27,10 +27,15 @@ def fleet_path(snapshot_ids: list[str]) -> str:
 
 async def fleet(request: web.Request) -> web.Response:
     ids = [x for x in re.split(r"[,+ ]", request.match_info["ids"]) if x]
-    if not ids or len(ids) > MAX_HOSTS:
+    unique = list(dict.fromkeys(ids))
+    if not unique:
         raise error(request, 404, "No such fleet",
-                    f"Name 1 to {MAX_HOSTS} snapshot ids separated by commas.")
-    views = [await find(request, sid) for sid in dict.fromkeys(ids)]
+                    f"Name 1 to {MAX_HOSTS} snapshot ids separated by commas: /fleet/ID,ID,...")
+    if len(unique) > MAX_HOSTS:  # before any database work: a long list costs nothing
+        raise error(request, 400, "Too many snapshots",
+                    f"This address names {len(unique):,} snapshots; a fleet page shows at "
+                    f"most {MAX_HOSTS}. Split the list.")
+    views = [await find(request, sid) for sid in unique]
     seen: set[tuple[str, str]] = set()
     who = None
     for v in views:  # every host's rights, checked now: one refusal refuses the page
