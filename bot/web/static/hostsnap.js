@@ -19,10 +19,16 @@ async function loadInto(box, src) {
   box.textContent = "loading…";
   try {
     const r = await fetch(src, { credentials: "same-origin" });
-    if (!r.ok) throw new Error(`${r.status} ${r.statusText}`);
-    box.innerHTML = await r.text();
+    const text = await r.text();
+    if (!r.ok) {
+      // the server's error page says what happened and what to do (a session
+      // expired: open the page from Slack again); show that, as text
+      const said = new DOMParser().parseFromString(text, "text/html").querySelector(".message");
+      throw new Error(said ? `${said.textContent} (HTTP ${r.status})` : `HTTP ${r.status}`);
+    }
+    box.innerHTML = text;
   } catch (e) {
-    box.textContent = `could not load: ${e.message}`;
+    box.textContent = `Could not load: ${e.message}`;
   }
 }
 document.addEventListener("toggle", (ev) => {
