@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -291,10 +291,12 @@ class CaptureJobRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
 
+    # The arbiter of "one active job per host", the partial unique index
+    # ux_capture_jobs_active_host (host WHERE state IN ('queued', 'running')),
+    # is made by migration 0007 only: declared here, its postgresql_where
+    # would import SQLAlchemy's PostgreSQL dialect into every CLI command
+    # (tests/cli/test_import_budget.py), and the schema comes from migrations.
     __table_args__ = (
-        Index("ux_capture_jobs_active_host", "host", unique=True,
-              sqlite_where=text("state IN ('queued', 'running')"),
-              postgresql_where=text("state IN ('queued', 'running')")),
         Index("ix_capture_jobs_state_lease", "state", "lease_until"),
         Index("ix_capture_jobs_snapshot", "snapshot_id"),
     )
