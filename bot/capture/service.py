@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 from bot.capture.jobs import (
@@ -20,6 +21,7 @@ from bot.capture.progress import JOINED, CaptureOutcome, OnProgress, ProgressEve
 from bot.capture.queue import CaptureQueue
 from bot.config import Settings
 from bot.inventory import Inventory, InventoryHost
+from bot.store.faults import from_database, unavailable
 from bot.store.service import Store
 from bot.store.views import SnapshotView
 from bot.watch.sessions import SessionPool
@@ -28,8 +30,16 @@ from collectors.base import CollectContext, CollectorResult, Status
 from collectors.runner import run_collectors
 from collectors.transport.base import TransportError
 
+log = logging.getLogger(__name__)
+
 #: seconds between looks at a job another replica runs
 FOLLOW_POLL_S = 0.5
+
+
+def _short(e: BaseException) -> str:
+    """The driver's first line, without SQLAlchemy's SQL and background link."""
+    text = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:200]
 
 
 class CaptureService:
@@ -216,8 +226,23 @@ class CaptureService:
         queue = CaptureQueue(concurrency or cs.concurrency, cs.queue_timeout)
 
         async def one(h: InventoryHost) -> CaptureOutcome:
-            return await self.capture(h, trigger=trigger, actor=actor, collectors=collectors,
-                                      on_progress=on_progress,
-                                      deadline_s=deadline_s or cs.deadline, queue=queue)
+            # one host's failure is that host's, never the fleet's: the others'
+            # evidence is being saved (a host whose write met a locked or
+            # stalled database used to end every capture of the command)
+            try:
+                return await self.capture(h, trigger=trigger, actor=actor,
+                                          collectors=collectors, on_progress=on_progress,
+                                          deadline_s=deadline_s or cs.deadline, queue=queue)
+            except Exception as e:
+                if unavailable(e):
+                    why = f"database unavailable ({_short(e)}): not saved"
+                elif from_database(e):
+                    log.exception("capture of %s not saved", h.name)
+                    why = (f"the database refused to save it ({_short(e)}); details in "
+                           "hostsnap's log")
+                else:
+                    log.exception("capture of %s failed", h.name)
+                    why = "internal error (details in hostsnap's log)"
+                return CaptureOutcome(h.name, error=f"{h.name}: {why}")
 
         return list(await asyncio.gather(*(one(h) for h in hosts)))

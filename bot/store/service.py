@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import socket
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -74,9 +76,32 @@ def now() -> datetime:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.timeout = timeout
+        # SQLite has one writer at a time and makes the others poll for its
+        # lock with sleeps; 100 captures writing at once on a loaded machine
+        # then waited past the busy timeout ("database is locked", seen with
+        # `snapshot @all` of 100 hosts). This process's writes queue here in
+        # order instead; PostgreSQL needs no such thing.
+        self._sqlite_writes = (asyncio.Lock() if engine.dialect.name == "sqlite" else None)
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (engine.begin()), one at a time on SQLite; the
+        wait for our turn is bounded like a pool checkout."""
+        if self._sqlite_writes is None:
+            async with self.engine.begin() as c:
+                yield c
+            return
+        async with asyncio.timeout(self.timeout):
+            await self._sqlite_writes.acquire()
+        try:
+            async with self.engine.begin() as c:
+                yield c
+        finally:
+            self._sqlite_writes.release()
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True,
@@ -94,7 +119,7 @@ class Store:
             why = (f"no answer within {timeout:g} s (database_timeout)"
                    if isinstance(e, TimeoutError) else _short(e))
             raise DatabaseError(f"database unreachable ({safe}): {why}") from e
-        return cls(engine)
+        return cls(engine, timeout)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -113,7 +138,7 @@ class Store:
         summary = {"expected": list(expected)} if expected else {}
         t = now()
         # Core inserts: no ORM object is needed afterwards, and a flush costs more
-        async with self.engine.begin() as c:
+        async with self._writing() as c:
             await c.execute(insert(SnapshotRow).values(
                 id=sid, host=host, host_group=group, status="running", trigger=trigger,
                 requested_by=requested_by, created_at=t, summary=summary, owner=OWNER))
@@ -129,7 +154,7 @@ class Store:
         # compressing MBs of dumps takes tens of ms: not on the event loop
         packed = await asyncio.to_thread(
             lambda: [(a, self._compress(a.data)) for a in r.artifacts])
-        async with self.engine.begin() as c:
+        async with self._writing() as c:
             await c.execute(insert(CollectorRunRow).values(
                 snapshot_id=snapshot_id, collector=r.collector, status=str(r.status),
                 error=r.error, duration_ms=int(r.duration_s * 1000), warnings=r.warnings,
@@ -153,7 +178,7 @@ class Store:
         """A new analysis of a snapshot, beside the older ones (kept); views show
         the latest. Returns its number (capture's is 1)."""
         sid = await self.resolve_id(snapshot_id)
-        async with self.engine.begin() as c:
+        async with self._writing() as c:
             last = await c.scalar(select(func.max(FindingRow.finding_set)).where(
                 FindingRow.snapshot_id == sid))
             number = (last or 1) + 1
@@ -209,7 +234,7 @@ class Store:
         status: str | None = None, error: str | None = None,
         summary: dict[str, Any] | None = None,
     ) -> None:
-        async with self.engine.begin() as c:
+        async with self._writing() as c:
             # the snapshot and its collectors' statuses in one read
             rows = (await c.execute(
                 select(SnapshotRow.created_at, SnapshotRow.summary, CollectorRunRow.status)
@@ -258,7 +283,7 @@ class Store:
 
     async def audit(self, actor: str, action: str, target: str = "", *,
                     snapshot_id: str | None = None, **detail: Any) -> None:
-        async with self.engine.begin() as c:
+        async with self._writing() as c:
             await c.execute(insert(AuditRow).values(
                 at=now(), actor=actor, action=action, target=target,
                 snapshot_id=snapshot_id, detail=detail))
@@ -374,7 +399,7 @@ class Store:
     async def put_dump_view(self, snapshot_id: str, n: int, version: str, data: bytes) -> None:
         """Kept once: a replica that computed it too keeps the first one."""
         try:
-            async with self.engine.begin() as c:
+            async with self._writing() as c:
                 await c.execute(insert(DumpViewRow).values(
                     snapshot_id=snapshot_id, n=n, version=version, data=data,
                     created_at=now()))
