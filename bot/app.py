@@ -15,6 +15,7 @@ from bot.store.service import Store
 
 if TYPE_CHECKING:
     from bot.access.journal import Journal
+    from bot.alerts.history import AlertHistory
     from bot.capture.service import CaptureService
     from bot.inventory import Inventory
     from bot.snapshots.service import SnapshotService
@@ -94,3 +95,9 @@ class App:
         from bot.watch.service import WatchService
 
         return WatchService(self.holds)
+
+    @cached_property
+    def alert_history(self) -> AlertHistory:
+        from bot.alerts.history import AlertHistory
+
+        return AlertHistory(self.store, self.inventory)

@@ -23,15 +23,19 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", envvar="HOSTSNAP_CONFIG")] = None,
     ) -> None:
         """Received alerts, newest first: host, outcome, snapshot and why."""
-        from bot.alerts.ledger import Ledger
-        from bot.cli.common import out, run, with_store
+        from bot.alerts.history import AlertHistory
+        from bot.cli.common import actor, out, run, with_store
         from bot.config import Settings
+        from bot.inventory import Inventory
         from bot.render.terminal import alerts_table
         from bot.render.text import assemble, json_dumps
+        from bot.snapshots.service import Viewer
         from bot.store.service import Store
 
         async def go(settings: Settings, store: Store) -> None:
-            rows = await Ledger(store).recent(limit, host=host, outcome=outcome)
+            history = AlertHistory(store, Inventory(settings))
+            rows = (await history.recent(Viewer(actor(), "cli"), limit, host=host,
+                                         outcome=outcome)).rows
             if as_json:
                 sys.stdout.write(json_dumps([r.json() for r in rows], indent=2) + "\n")
             elif not rows:

@@ -163,6 +163,11 @@ async def test_alerts_page_lists_outcomes_of_hosts_the_viewer_may_see(serve_page
     assert "ThreadsHigh" not in await r.text()
     stranger = await pages.client()
     assert (await stranger.get("/alerts")).status == 401
+    # audited as the other interfaces' views are: who, through what, what was left out
+    first, = [e for e in await store.audit_events(action="view_alerts")
+              if e.detail.get("outcome") is None]
+    assert first.actor.endswith(BOB) and first.detail["interface"] == "web"
+    assert (first.detail["shown"], first.detail["hidden"]) == (1, 2)
 
 
 async def test_alerts_page_escapes_what_the_sender_wrote(serve_pages, store):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.alerts.ledger import Ledger
-from bot.alerts.views import AlertView
 from bot.web.pages.guard import identify, viewer
 from bot.web.pages.render import page
 from bot.web.pages.state import pages
@@ -19,29 +17,21 @@ def routes() -> list[web.RouteDef]:
 
 
 async def alerts_page(request: web.Request) -> web.Response:
-    await viewer(request)
+    who = await viewer(request)
     ident = await identify(request)
     p = pages(request)
     host = request.query.get("host", "").strip()[:255] or None
     outcome = request.query.get("outcome", "").strip()[:32] or None
-    rows = await Ledger(p.core.store).recent(LIMIT, host=host, outcome=outcome)
-    shown: list[AlertView] = []
-    hidden = 0
-    allowed: dict[str, bool] = {}
-    for a in rows:
-        if ident.via == "local":  # the local operator: as the CLI, every right
-            shown.append(a)
-            continue
-        entry = p.core.inventory.hosts.get(a.host)
-        group = entry.group if entry is not None else ""
-        if group not in allowed:
-            d = await p.authz.decide("view", user=ident.user, channel=ident.channel,
-                                     group=group)
-            allowed[group] = d.allowed
-        if allowed[group]:
-            shown.append(a)
-        else:
-            hidden += 1
+
+    async def may_view(group: str) -> bool:
+        d = await p.authz.decide("view", user=ident.user, channel=ident.channel, group=group)
+        return d.allowed
+
+    # the local operator (`hostsnap web`) has every right, as the CLI
+    listed = await p.core.alert_history.recent(
+        who, LIMIT, host=host, outcome=outcome,
+        may_view=None if ident.via == "local" else may_view)
+    shown = listed.rows
     outcomes = sorted({a.outcome for a in shown} | ({outcome} if outcome else set()))
-    return page(request, "alerts.html", rows=shown, hidden=hidden, host=host or "",
+    return page(request, "alerts.html", rows=shown, hidden=listed.hidden, host=host or "",
                 outcome=outcome or "", outcomes=outcomes, limit=LIMIT)
