@@ -30,8 +30,7 @@ LAYERS: dict[str, tuple[str, int]] = {
 INTERFACES = {"cli", "slack", "web", "entry", "__main__"}
 #: what a renderer may import: views and models, nothing that does anything
 RENDER_MAY = ("bot.render", "bot.store.views", "bot.alerts.views", "bot.alerts.payloads",
-              "bot.snapshots.views",
-              "bot.redact", "collectors.analysis")
+              "bot.access.viewer", "bot.redact", "collectors.analysis")
 #: edges between interfaces that are the point of the module: `hostsnap
 #: analyze` starts without the CLI's imports (entry), `serve` mounts Slack's
 #: events on the web server (slack/serve), `hostsnap serve` runs it, `hostsnap web`

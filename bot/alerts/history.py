@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.access.viewer import Viewer
 from bot.alerts.ledger import Ledger
 from bot.alerts.views import AlertView
 from bot.inventory import Inventory
-from bot.snapshots.service import Viewer
 from bot.store.service import Store
 
 #: may the viewer see hosts of this group? (the interface's rights)

@@ -23,13 +23,13 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", envvar="HOSTSNAP_CONFIG")] = None,
     ) -> None:
         """Received alerts, newest first: host, outcome, snapshot and why."""
+        from bot.access.viewer import Viewer
         from bot.alerts.history import AlertHistory
         from bot.cli.common import actor, out, run, with_store
         from bot.config import Settings
         from bot.inventory import Inventory
         from bot.render.terminal import alerts_table
         from bot.render.text import assemble, json_dumps
-        from bot.snapshots.service import Viewer
         from bot.store.service import Store
 
         async def go(settings: Settings, store: Store) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from bot.access.viewer import Viewer
 from bot.cli.common import ConfigOpt, JsonOpt, actor, out, run, with_store
 from bot.config import Settings
 from bot.render.terminal import (
@@ -18,7 +19,7 @@ from bot.render.terminal import (
     snapshots_table,
 )
 from bot.render.text import assemble, cell, json_dumps, json_text, safe_text
-from bot.snapshots.service import SnapshotService, Viewer
+from bot.snapshots.service import SnapshotService
 from bot.store.service import Store
 
 app = typer.Typer()

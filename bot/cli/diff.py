@@ -19,11 +19,12 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", envvar="HOSTSNAP_CONFIG")] = None,
     ) -> None:
         """Threads per pool, stacks that appeared or vanished, limits, TIME_WAIT."""
+        from bot.access.viewer import Viewer
         from bot.cli.common import actor, out, run, with_store
         from bot.config import Settings
         from bot.render.terminal import print_diff
         from bot.render.text import json_text
-        from bot.snapshots.service import SnapshotService, Viewer
+        from bot.snapshots.service import SnapshotService
         from bot.store.service import Store
 
         async def go(settings: Settings, store: Store) -> None:

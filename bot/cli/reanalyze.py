@@ -42,12 +42,12 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", envvar="HOSTSNAP_CONFIG")] = None,
     ) -> None:
         """Run today's rules over stored snapshots; the new findings are kept beside the old."""
+        from bot.access.viewer import Viewer
         from bot.cli.common import Fail, actor, out, run, with_store
         from bot.config import Settings
         from bot.render.terminal import reanalysis_line
         from bot.render.text import json_dumps
         from bot.snapshots.reanalysis import Reanalysis
-        from bot.snapshots.service import Viewer
         from bot.store.service import Store
 
         start = parse_since(since, datetime.now(UTC)) if since else None

@@ -26,8 +26,7 @@ from collectors.analysis.findings import (
 
 if TYPE_CHECKING:  # annotations only: `hostsnap analyze` imports this module, not them
     from bot.alerts.views import AlertView
-    from bot.snapshots.views import Reanalyzed
-    from bot.store.views import SnapshotSummary, SnapshotView
+    from bot.store.views import Reanalyzed, SnapshotSummary, SnapshotView
     from collectors.analysis.diff import SnapshotDiff
     from collectors.analysis.fleet import FleetSummary
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.snapshots.service import Viewer
+from bot.access.viewer import Viewer
 
 #: Slack's errors for "the bot is not in that channel"
 NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived"})

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from bot.snapshots.service import Viewer
-from bot.snapshots.views import Reanalyzed
+from bot.access.viewer import Viewer
 from bot.store.service import Store
+from bot.store.views import Reanalyzed
 from collectors.analysis.findings import Finding, sort_findings
 from collectors.analysis.stage import RULES_VERSION, reanalyze
 from collectors.analysis.thresholds import Thresholds

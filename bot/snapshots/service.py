@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from bot.access.viewer import Viewer
 from bot.capture.recovery import interrupt_if_orphaned
 from bot.redact import redact_bytes
 from bot.render.dumpview import GroupView, PageView, Rows
@@ -20,23 +21,6 @@ from bot.store.views import ArtifactView, SnapshotSummary, SnapshotView
 from collectors.analysis.diff import SnapshotDiff, diff_snapshots
 from collectors.analysis.dumps import DumpDiff
 from collectors.analysis.fleet import FleetSummary, summarize
-
-Interface = Literal["cli", "slack", "web"]
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Who looks, through which interface (and, for chat, from where)."""
-
-    actor: str  # cli:<login>, slack:<user id>
-    interface: Interface
-    channel: str | None = None
-
-    def detail(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"interface": self.interface}
-        if self.channel is not None:
-            d["channel"] = self.channel
-        return d
 
 
 @dataclass(frozen=True)

@@ -64,3 +64,18 @@ class AuditView(BaseModel):
     target: str
     snapshot_id: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Reanalyzed(BaseModel):
+    """What one snapshot's new analysis changed."""
+
+    id: str
+    host: str
+    old_rules: str  # rules version of the set shown before
+    new_rules: str
+    finding_set: int | None = None  # the new set's number; None when skipped
+    skipped: bool = False  # already analysed by today's rules
+    appeared: list[Finding] = Field(default_factory=list)
+    vanished: list[Finding] = Field(default_factory=list)
+    findings: int = 0  # in the set now shown
+    worst: Finding | None = None

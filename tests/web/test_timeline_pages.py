@@ -186,7 +186,8 @@ async def test_alerts_page_escapes_what_the_sender_wrote(serve_pages, store):
 
 
 async def test_the_timeline_use_case_on_sqlite_and_postgresql(any_store):
-    from bot.snapshots.service import SnapshotService, Viewer
+    from bot.access.viewer import Viewer
+    from bot.snapshots.service import SnapshotService
 
     old = await host_snapshot(any_store, "web-07", threads=100, time_wait=5, mem_used_pct=30,
                               days_ago=2)

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from bot.access.viewer import Viewer
 from bot.render.svg.bars import Bar, bars
 from bot.render.web_snapshot import dumps as dump_files
 from bot.snapshots.dumps import NoSuchGroup, NotADump, WorkerDown
-from bot.snapshots.service import Viewer
 from bot.store.service import SnapshotNotFound
 from bot.store.views import SnapshotView
 from bot.web.pages.guard import viewer

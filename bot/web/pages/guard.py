@@ -19,8 +19,8 @@ from aiohttp import web
 
 from bot.access.authz import Need
 from bot.access.links import BadToken, Identity
+from bot.access.viewer import Viewer
 from bot.settings.web import SLACK_USER
-from bot.snapshots.service import Viewer
 from bot.web.pages.render import error
 from bot.web.pages.state import HOLDER_COOKIE, SESSION_COOKIE, SET_SESSION, WHO, Pages, pages
 
