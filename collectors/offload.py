@@ -11,8 +11,8 @@ many workers as CPUs, `HOSTSNAP_WORKERS` to change; 0: in threads as before)
 and the alert webhook's big bodies (bot/alerts/offload.py, one worker of its
 own, so a body never waits behind a dump). Workers are started on first use,
 from a fork server that has imported the parsers once, and end with the
-process; they run at a lower CPU priority than the bot (nice +10), so on a
-busy machine intake is scheduled first. A worker that dies (killed, out of
+process (also a killed one); they run at a lower CPU priority than the bot
+(nice +10), so on a busy machine intake is scheduled first. A worker that dies (killed, out of
 memory) fails the calls it had with `WorkerCrashed`, never a hang, and the
 next call starts a new pool.
 """
@@ -20,9 +20,11 @@ next call starts a new pool.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -41,17 +43,27 @@ INLINE_BELOW = 256 * 1024
 #: (__main__ too: else every worker imports the program's main module again)
 PRELOAD = ["__main__", "collectors.analysis.stage", "collectors.analysis.dumps"]
 NICE = 10
+PR_SET_PDEATHSIG = 1
 
 
 class WorkerCrashed(RuntimeError):
     """The worker process running a call died; the message says so plainly."""
 
 
-def _lower_priority() -> None:
+def _worker_init() -> None:
     try:
         os.nice(NICE)
     except OSError:  # not permitted: run at the bot's priority
         pass
+    # a worker waits on a queue whose both ends it holds: if the bot is killed
+    # (SIGKILL, no clean shutdown) it would wait forever. It ends with its
+    # parent instead (the fork server, which ends with the bot).
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() == 1:  # the parent died before that
+        os._exit(0)
 
 
 def _ready() -> int:
@@ -93,7 +105,7 @@ class WorkerPool:
             # process, whose threads may hold locks mid-use
             ctx.set_forkserver_preload(self._preload)
         pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                   initializer=_lower_priority)
+                                   initializer=_worker_init)
         # every worker now (the executor starts one per call while none is idle)
         try:
             for f in [pool.submit(_ready) for _ in range(self.workers)]:
