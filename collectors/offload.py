@@ -20,12 +20,12 @@ next call starts a new pool.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import multiprocessing
 import os
-import signal
+import select
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -43,27 +43,40 @@ INLINE_BELOW = 256 * 1024
 #: (__main__ too: else every worker imports the program's main module again)
 PRELOAD = ["__main__", "collectors.analysis.stage", "collectors.analysis.dumps"]
 NICE = 10
-PR_SET_PDEATHSIG = 1
 
 
 class WorkerCrashed(RuntimeError):
     """The worker process running a call died; the message says so plainly."""
 
 
-def _worker_init() -> None:
+def _worker_init(bot_pid: int) -> None:
     try:
         os.nice(NICE)
     except OSError:  # not permitted: run at the bot's priority
         pass
-    # a worker waits on a queue whose both ends it holds: if the bot is killed
-    # (SIGKILL, no clean shutdown) it would wait forever. It ends with its
-    # parent instead (the fork server, which ends with the bot).
+    # A worker waits on a queue whose both ends it holds, and keeps the fork
+    # server alive: if the bot is killed (SIGKILL, no clean shutdown) neither
+    # would ever end. A thread ends the worker when the bot process is gone.
+    threading.Thread(target=_exit_with, args=(bot_pid,), daemon=True,
+                     name="exit-with-bot").start()
+
+
+def _exit_with(pid: int) -> None:
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux
-        return
-    if os.getppid() == 1:  # the parent died before that
+        fd = os.pidfd_open(pid)  # readable once the process has ended
+    except ProcessLookupError:
         os._exit(0)
+    except (OSError, AttributeError):  # no pidfd (old kernel, not Linux): poll
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except OSError:
+                pass
+            time.sleep(1.0)
+    select.select([fd], [], [])
+    os._exit(0)
 
 
 def _ready() -> int:
@@ -105,7 +118,8 @@ class WorkerPool:
             # process, whose threads may hold locks mid-use
             ctx.set_forkserver_preload(self._preload)
         pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                   initializer=_worker_init)
+                                   initializer=_worker_init,
+                                   initargs=(os.getpid(),))
         # every worker now (the executor starts one per call while none is idle)
         try:
             for f in [pool.submit(_ready) for _ in range(self.workers)]:

@@ -198,3 +198,44 @@ async def test_a_dead_worker_is_a_clear_collector_error(store: Store, pool) -> N
     assert view.status == "complete"
     assert any(f.rule == "HTTP_POOL_EXHAUSTED" for f in view.finding_list)
     assert victim not in pool.pids()
+
+
+KILLED_BOT = """
+import asyncio, os, signal, sys
+from collectors import offload
+
+async def main():
+    pool = offload.WorkerPool(2, name="capture analysis")
+    await pool.run(os.getpid)
+    print(" ".join(map(str, pool.pids())), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no clean shutdown
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+async def test_workers_end_with_a_killed_bot(tmp_path: Path) -> None:
+    """A bot killed with SIGKILL leaves no worker behind (nor its fork server)."""
+    script = tmp_path / "bot.py"
+    script.write_text(KILLED_BOT)
+    root = str(Path(__file__).resolve().parents[2])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": root})
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == -signal.SIGKILL
+    workers = [int(p) for p in out.split()]
+    assert len(workers) == 2
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    for _ in range(100):  # bounded: 10 s
+        if not any(alive(p) for p in workers):
+            break
+        await asyncio.sleep(0.1)
+    assert not [p for p in workers if alive(p)], "workers outlived the killed bot"
