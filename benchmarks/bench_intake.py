@@ -165,12 +165,14 @@ def hook_request(port: int, n: int) -> bytes:
 
 
 async def probe(rate: float, stop: asyncio.Event, send: object, conns: int = 1
-                ) -> tuple[list[float], list[int]]:
+                ) -> tuple[list[float], list[int], list[float]]:
     """Open loop: request i is due at t0 + i/rate; its latency counts from then.
     `send(i, worker)` sends request i and returns its HTTP status; `conns`
-    senders share the schedule. (latencies, statuses other than 200)"""
+    senders share the schedule. (latencies, statuses other than 200, when each
+    request was due, s from the start)"""
     out: list[float] = []
     bad: list[int] = []
+    when: list[float] = []
     t0 = time.perf_counter()
     counter = itertools.count()
 
@@ -183,11 +185,12 @@ async def probe(rate: float, stop: asyncio.Event, send: object, conns: int = 1
                 return
             status = await send(i, w)  # type: ignore[operator]
             out.append(time.perf_counter() - due)
+            when.append(due - t0)
             if status != 200:
                 bad.append(status)
 
     await asyncio.gather(*(sender(w) for w in range(conns)))
-    return out, bad
+    return out, bad, when
 
 
 _SUMMARY = re.compile(r"^(jvm-\d+): (?:snapshot \w+ (\w+),|Could not capture)")
@@ -294,8 +297,10 @@ async def server_p99(port: int) -> str:
     return ", ".join(out)
 
 
-def line(name: str, xs: list[float], bad: list[int]) -> str:
+def line(name: str, xs: list[float], bad: list[int], when: list[float]) -> str:
     errors = f"  not 200: {len(bad)} ({sorted(set(bad))})" if bad else ""
+    slow = sorted(zip(xs, when, strict=True))[-3:]
+    errors += "  slowest at " + ", ".join(f"{t:.1f} s" for _, t in slow)
     return (f"{name:9} n={len(xs):4}  p50 {pct(xs, 50) * 1000:6.1f} ms  p99 "
             f"{pct(xs, 99) * 1000:6.1f} ms  max {max(xs) * 1000:6.1f} ms{errors}")
 
