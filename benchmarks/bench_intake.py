@@ -292,8 +292,8 @@ async def server_p99(port: int) -> str:
                    for ln in text.splitlines() if ln.startswith(metric)]
         if buckets:
             total = buckets[-1][1]
-            le = next(b for b, c in buckets if c >= 0.99 * total)
-            out.append(f"{name} p99 <= {le * 1000:g} ms")
+            top = next(b for b, c in buckets if c >= 0.99 * total)
+            out.append(f"{name} p99 <= {top * 1000:g} ms")
     return ", ".join(out)
 
 
