@@ -16,6 +16,16 @@ from collectors.analysis.dumps import DumpDiff
 from collectors.analysis.fleet import FleetSummary
 
 
+def human_size(n: int | float | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):  # binary, as the key facts say memory
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
 def snapshot_href(sid: str) -> str:
     return f"/s/{sid}"
 
@@ -41,10 +51,21 @@ def g_state(groups: Sequence[Any]) -> str:
     return ", ".join(states[:4]) or "all states"
 
 
+def _number_bar(name: str, before: int | float, after: int | float) -> Bar:
+    """Memory numbers ("MemAvailable kB") as sizes, as the table beside them."""
+    if not name.endswith(" kB"):
+        return Bar(name, after, before=before)
+    d = after - before
+    text = (f"{human_size(before * 1024)} → {human_size(after * 1024)} "
+            f"({'-' if d < 0 else '+'}{human_size(abs(d) * 1024)})")
+    return Bar(name[:-3], after, before=before, text=text)
+
+
 def compare_context(d: SnapshotDiff) -> dict[str, Any]:
     numbers = [n for n in d.numbers if n.before is not None and n.after is not None]
     return {
-        "numbers_svg": bars([Bar(n.name, n.after, before=n.before) for n in numbers],
+        "numbers_svg": bars([_number_bar(n.name, n.before, n.after)
+                             for n in numbers if n.before is not None and n.after is not None],
                             "host numbers, before → after (each on its own scale)",
                             per_row=True) if numbers else "",
         "processes_svg": bars([Bar(f"{p.name} pid {p.pid}", p.after, before=p.before)

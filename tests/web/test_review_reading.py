@@ -26,6 +26,10 @@ async def test_compare_shows_memory_as_a_size_not_kilobytes(serve_pages, store):
     assert "kB" not in text and "9,600,000" not in text
     # 16 000 000 kB total: 60 % then 30 % available
     assert re.search(r"MemAvailable 9\.2 GiB 4\.6 GiB -4\.6 GiB", text), text
+    # and the drawing says it as the table does, whole (not cut at its edge)
+    svg = await r.text()
+    assert "MemAvailable kB" not in svg
+    assert "9.2 GiB → 4.6 GiB (-4.6 GiB)" in html.unescape(svg)
 
 
 async def test_comparing_a_snapshot_with_itself_says_so(serve_pages, store):

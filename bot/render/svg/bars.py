@@ -21,7 +21,7 @@ from bot.render.svg.draw import (
 
 LABEL_W = 230
 BAR_W = 360
-VALUE_W = 170
+VALUE_W = 240
 ROW = 22
 BAR_H = 14
 
@@ -34,6 +34,7 @@ class Bar:
     marked: bool = False  # an outlier: drawn in the alarm colour, with a mark
     href: str | None = None  # the row links there (a snapshot, a host)
     note: str = ""  # after the number ("47 %", "group median 310")
+    text: str = ""  # said instead of the numbers (sizes: "6.9 GiB → 6.4 GiB (-468.7 MiB)")
 
 
 def bars(rows: list[Bar], title: str, *, unit: str = "", max_rows: int = 40,
@@ -94,6 +95,8 @@ def _row(r: Bar, y: float, top: float, unit: str) -> str:
         parts.append(f'<rect x="{x0}" y="{y + 1}" width="{w(r.value):.1f}" height="{BAR_H}" '
                      f'fill="{colour}"/>')
         text = f"{num(r.value)}{unit}"
+    if r.text:
+        text = r.text
     if r.note:
         text += f"  {r.note}"
     parts.append(f'<text x="{LABEL_W + BAR_W + 6}" y="{y + 11}" fill="{INK}">'

@@ -11,6 +11,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from bot.render.webviews import human_size
 from bot.web.pages.state import IS_PAGE, WHO, pages
 
 _ERRORS: dict[int, type[web.HTTPException]] = {
@@ -37,17 +38,6 @@ def environment() -> jinja2.Environment:
 def svg(markup: str) -> Markup:
     """An SVG drawn by bot/render/svg (which escapes every text it puts in)."""
     return Markup(markup)  # the drawing functions escape their text
-
-
-def human_size(n: int | float | None) -> str:
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):  # binary, as the key facts say memory
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
 
 
 def when(t: datetime | None) -> str:
