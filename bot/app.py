@@ -47,7 +47,7 @@ class App:
 
     async def close(self) -> None:
         if "snapshots" in self.__dict__:
-            self.snapshots.dumps.close()  # the explorer's worker process
+            await self.snapshots.dumps.close()  # the explorer's worker process
         if "pool" in self.__dict__:
             await self.pool.close()
         await self.store.close()

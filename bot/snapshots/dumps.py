@@ -158,10 +158,15 @@ class DumpExplorer:
         finally:
             self._loading.pop((ref.snapshot_id, ref.n), None)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Stop warming and loading, and wait for it: their database reads must
+        end before the store closes (a bench server stopped mid-parse printed
+        aiosqlite's "Event loop is closed"); then the worker."""
         self._closed = True
-        for t in self._warming:
+        pending = [*self._warming, *self._loading.values()]
+        for t in pending:
             t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         self.worker.close()
 
 

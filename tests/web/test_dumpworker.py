@@ -176,7 +176,7 @@ async def test_a_page_computed_once_is_read_back_without_parsing(any_store):
         await b1.get(first.link(sid, ALICE))
         computed = await (await b1.get(f"/s/{sid}/dump/0")).text()
         assert await any_store.get_dump_view(sid, 0, VERSION) is not None
-        first.core.snapshots.dumps.close()  # its worker and what it parsed: gone
+        await first.core.snapshots.dumps.close()  # its worker and what it parsed: gone
 
         again = await start()
         explorer = again.core.snapshots.dumps

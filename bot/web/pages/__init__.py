@@ -137,7 +137,7 @@ async def _start_explorer(app: web.Application) -> None:
 
 
 async def _stop_explorer(app: web.Application) -> None:
-    app[PAGES].core.snapshots.dumps.close()
+    await app[PAGES].core.snapshots.dumps.close()
 
 
 def plain_http(settings: WebSettings) -> bool:
