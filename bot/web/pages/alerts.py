@@ -7,7 +7,7 @@ from aiohttp import web
 
 from bot.web.pages.guard import identify, viewer
 from bot.web.pages.render import page
-from bot.web.pages.state import pages
+from bot.web.pages.state import db, pages
 
 LIMIT = 200
 
@@ -28,9 +28,9 @@ async def alerts_page(request: web.Request) -> web.Response:
         return d.allowed
 
     # the local operator (`hostsnap web`) has every right, as the CLI
-    listed = await p.core.alert_history.recent(
+    listed = await db(request, p.core.alert_history.recent(
         who, LIMIT, host=host, outcome=outcome,
-        may_view=None if ident.via == "local" else may_view)
+        may_view=None if ident.via == "local" else may_view))
     shown = listed.rows
     outcomes = sorted({a.outcome for a in shown} | ({outcome} if outcome else set()))
     return page(request, "alerts.html", rows=shown, hidden=listed.hidden, host=host or "",

@@ -9,7 +9,7 @@ from bot.render.webviews import compare_context
 from bot.web.pages.guard import viewer
 from bot.web.pages.render import page
 from bot.web.pages.snapshot import find
-from bot.web.pages.state import pages
+from bot.web.pages.state import db, pages
 
 
 def routes() -> list[web.RouteDef]:
@@ -23,6 +23,6 @@ async def compare(request: web.Request) -> web.Response:
     who = await viewer(request, a.host, group=a.host_group)
     if (b.host, b.host_group) != (a.host, a.host_group):
         await viewer(request, b.host, group=b.host_group)
-    d = await pages(request).core.snapshots.diff(who, a, b)  # audited there
+    d = await db(request, pages(request).core.snapshots.diff(who, a, b))  # audited there
     older, newer = (a, b) if d.older == a.id else (b, a)
     return page(request, "compare.html", d=d, older=older, newer=newer, **compare_context(d))

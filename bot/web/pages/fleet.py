@@ -11,7 +11,7 @@ from bot.render.webviews import fleet_charts
 from bot.web.pages.guard import viewer
 from bot.web.pages.render import error, page
 from bot.web.pages.snapshot import find
-from bot.web.pages.state import pages
+from bot.web.pages.state import db, pages
 
 MAX_HOSTS = 300
 
@@ -43,5 +43,5 @@ async def fleet(request: web.Request) -> web.Response:
             seen.add((v.host, v.host_group))
             who = await viewer(request, v.host, group=v.host_group)
     assert who is not None
-    summary = await pages(request).core.snapshots.fleet(who, views)  # audited there
+    summary = await db(request, pages(request).core.snapshots.fleet(who, views))  # audited
     return page(request, "fleet.html", views=views, f=summary, charts=fleet_charts(summary))
