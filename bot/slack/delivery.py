@@ -25,6 +25,7 @@ from bot.capture.recovery import _local_pid_gone, interrupt_dead_captures
 from bot.metrics import Metrics
 from bot.render.slack import (
     MAX_DETAIL_MESSAGES,
+    Message,
     details_messages,
     details_text,
     summary_message,
@@ -89,6 +90,23 @@ class Delivery:
         #: explorer parses its dumps then, before the click (set by the context)
         self.on_browser_summary: Callable[[SnapshotView], None] | None = None
 
+    async def _place(self, msg: Message, live: LiveMessage | None, channel: str,
+                     ts: str | None, thread_ts: str | None) -> str | None:
+        """Where a message goes: its live progress message, or the message it
+        already has (posted anew if someone deleted it), or a new post."""
+        if live is not None:
+            if not await live.finish(msg):
+                raise SlackUnavailable(live.error or "Slack unreachable")
+            return live.ts
+        if ts is not None:
+            try:
+                await self.api.update(channel, ts, msg)
+                return ts
+            except SlackRejected as e:
+                if e.error != GONE:
+                    raise
+        return await self.api.post(channel, msg, thread_ts=thread_ts)
+
     async def deliver(self, post: Post, view: SnapshotView, live: LiveMessage | None = None,
                       *, warm: bool = False) -> Undelivered | None:
         """Summary, then details in the thread. None when Slack has it.
@@ -103,21 +121,8 @@ class Delivery:
             live.abandon()
             await self.posts.update(post.id, state=AWAITING)
             return Undelivered("waiting for its thread", later=True)
-        ts = post.ts
         try:
-            if live is not None:
-                if not await live.finish(msg):
-                    raise SlackUnavailable(live.error or "Slack unreachable")
-                ts = live.ts
-            elif ts is not None:
-                try:
-                    await self.api.update(post.channel, ts, msg)
-                except SlackRejected as e:
-                    if e.error != GONE:
-                        raise
-                    ts = await self.api.post(post.channel, msg, thread_ts=post.thread_ts)
-            else:
-                ts = await self.api.post(post.channel, msg, thread_ts=post.thread_ts)
+            ts = await self._place(msg, live, post.channel, post.ts, post.thread_ts)
             if ts is not None and ts != post.ts:
                 await self.posts.update(post.id, ts=ts)
             root = post.thread_ts or ts
@@ -167,21 +172,8 @@ class Delivery:
                     continue  # deleted since: its host counts as not captured
         msg = fleet_message(fleet.label, summarize(views), fleet_errors(fleet, views),
                             requested_by=fleet.requested_by, command=self.settings.command)
-        ts = fleet.ts
         try:
-            if live is not None:
-                if not await live.finish(msg):
-                    raise SlackUnavailable(live.error or "Slack unreachable")
-                ts = live.ts
-            elif ts is not None:
-                try:
-                    await self.api.update(fleet.channel, ts, msg)
-                except SlackRejected as e:
-                    if e.error != GONE:
-                        raise
-                    ts = await self.api.post(fleet.channel, msg, thread_ts=fleet.thread_ts)
-            else:
-                ts = await self.api.post(fleet.channel, msg, thread_ts=fleet.thread_ts)
+            ts = await self._place(msg, live, fleet.channel, fleet.ts, fleet.thread_ts)
         except SlackUnavailable as e:
             await self.posts.update_fleet(fleet.id, state=PENDING, error=str(e))
             await self._count_pending()
