@@ -117,14 +117,19 @@ def inventory(lab_hosts: list[TestHost], n: int) -> list[HostEntry]:
             for i, h in zip(range(n), itertools.cycle(lab_hosts), strict=False)]
 
 
-def bot_settings(fake: FakeSlack, db: str, hosts: list[HostEntry]) -> Settings:
+DEFAULT_CONNECT = CaptureSettings().connect_concurrency
+
+
+def bot_settings(fake: FakeSlack, db: str, hosts: list[HostEntry],
+                 connect: int | None = None) -> Settings:
     return Settings(
         database_url=db,
         authz=[AuthzRule(groups=["*"], channels=["*"], user_groups=["*"])],
         hosts=hosts,
         ssh=SSHSettings(retries=1, connect_timeout=5, use_agent=False),
         capture=CaptureSettings(collectors=["limits", "memory", "network", "jvm"],
-                                concurrency=len(hosts), deadline=90, queue_timeout=90),
+                                concurrency=len(hosts), deadline=90, queue_timeout=90,
+                                connect_concurrency=connect or DEFAULT_CONNECT),
         jvm=JvmOptions(dumps=3, spacing=2.0, allow_jcmd=False),
         slack=SlackSettings(bot_token=BOT_TOKEN, app_token=APP_TOKEN,
                             signing_secret=SIGNING_SECRET, mode="http",
@@ -208,11 +213,11 @@ def summaries(fake: FakeSlack) -> dict[str, str]:
 
 async def run_mode(mode: str, fake: FakeSlack, hosts: list[HostEntry], tmp: Path,
                    slack_rate: float, hook_rate: float, limit: float,
-                   profile: Path | None = None, pg: str | None = None, calm_s: float = 5.0
-                   ) -> dict[str, object]:
+                   profile: Path | None = None, pg: str | None = None, calm_s: float = 5.0,
+                   connect: int | None = None) -> dict[str, object]:
     db = fresh_pg(pg) if pg else f"sqlite+aiosqlite:///{tmp}/{mode}.db"
     env = {"BENCH_AM_TOKEN": TOKEN, "HOSTSNAP_WORKERS": "0" if mode == "threads" else ""}
-    bot = BotProcess(bot_settings(fake, db, hosts), env)
+    bot = BotProcess(bot_settings(fake, db, hosts, connect), env)
     port = await bot.start()
     fake.events_url = f"http://127.0.0.1:{port}/slack/events"
     try:
@@ -310,9 +315,11 @@ async def bench(args: argparse.Namespace, hosts: list[HostEntry], tmp: Path) -> 
     try:
         for mode in args.modes.split(","):
             r = await run_mode(mode, fake, hosts, tmp, args.slack_rate, args.hook_rate,
-                               args.limit, args.profile, args.pg)
+                               args.limit, args.profile, args.pg,
+                               connect=args.connect_concurrency)
             print(f"\n## {mode}: {len(hosts)} captures of {args.threads}-thread JVM hosts, "
-                  f"all in {r['captured_s']:.1f} s ({r['complete']} complete)")
+                  f"all in {r['captured_s']:.1f} s ({r['complete']} complete), "
+                  f"capture.connect_concurrency {args.connect_concurrency or 'default'}")
             print(line("calm ack", *r["calm_acks"]))  # type: ignore[misc]
             print(line("calm hook", *r["calm_hooks"]))  # type: ignore[misc]
             print(line("slack ack", *r["acks"]))  # type: ignore[misc]
@@ -336,6 +343,8 @@ def main() -> None:
     ap.add_argument("--pg", help="PostgreSQL DSN (a database is created per mode); "
                                  "default: an SQLite file")
     ap.add_argument("--limit", type=float, default=90.0, help="longest wait for the captures")
+    ap.add_argument("--connect-concurrency", type=int,
+                    help="capture.connect_concurrency (default: the setting's default)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-intake-"))
     tmp.chmod(0o755)

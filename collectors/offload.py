@@ -159,17 +159,31 @@ class WorkerPool:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
-def default_workers() -> int:
+def default_workers(configured: int | None = None) -> int:
+    """The environment's HOSTSNAP_WORKERS, else `configured` (capture.workers),
+    else one per CPU."""
     raw = os.environ.get(WORKERS_ENV, "").strip()
     if raw:
         try:
             return max(0, int(raw))
         except ValueError:
             log.warning("%s=%r is not a number: using the CPU count", WORKERS_ENV, raw)
+    if configured is not None:
+        return max(0, configured)
     return os.cpu_count() or 1
 
 
 _shared: WorkerPool | None = None
+_configured: int | None = None
+
+
+def configure(workers: int | None) -> None:
+    """capture.workers, from the settings (collectors cannot read them): the
+    size of `shared()`, if it has not started a worker yet."""
+    global _configured
+    _configured = workers
+    if _shared is not None and _shared._pool is None:
+        _shared.workers = default_workers(workers)
 
 
 def shared() -> WorkerPool:
@@ -177,5 +191,5 @@ def shared() -> WorkerPool:
     start on the first call that needs one)."""
     global _shared
     if _shared is None:
-        _shared = WorkerPool(default_workers(), name="capture analysis")
+        _shared = WorkerPool(default_workers(_configured), name="capture analysis")
     return _shared

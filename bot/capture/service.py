@@ -25,7 +25,7 @@ from bot.store.faults import from_database, unavailable
 from bot.store.service import Store
 from bot.store.views import SnapshotView
 from bot.watch.sessions import SessionPool
-from collectors import registry
+from collectors import offload, registry
 from collectors.base import CollectContext, CollectorResult, Status
 from collectors.runner import run_collectors
 from collectors.transport.base import TransportError
@@ -49,6 +49,7 @@ class CaptureService:
         self.store = store
         self.inventory = inventory or Inventory(settings)
         self.pool = pool or SessionPool(self.inventory)
+        offload.configure(settings.capture.workers)
         self._inflight: dict[str, asyncio.Future[SnapshotView]] = {}
         #: host -> the snapshot its running capture writes
         self._sids: dict[str, str] = {}

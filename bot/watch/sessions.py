@@ -74,6 +74,12 @@ class SessionPool:
         self.connecting = 0  # warm-session connection attempts in flight now
         self.max_connecting = 0  # the most there ever were at once
         self.attempts = 0  # warm-session connection attempts started
+        #: bounds captures' new connections being set up (connect, key exchange,
+        #: auth, SFTP): a fleet's handshakes all at once starve the event loop
+        #: (webhooks waited 0.2 s+); the rest wait their turn, first come first
+        self._connect_slots = asyncio.Semaphore(inventory.settings.capture.connect_concurrency)
+        self.handshakes = 0  # captures' connections being set up now
+        self.max_handshakes = 0  # the most there ever were at once
 
     async def open(self, host: InventoryHost) -> HostSession:
         if host.is_local:
@@ -81,6 +87,19 @@ class SessionPool:
         from collectors.transport.ssh import SSHSession
 
         return await SSHSession.connect(self.inventory.ssh_target(host))
+
+    async def _open_cold(self, host: InventoryHost) -> HostSession:
+        """A capture's own new connection, within the connect slots (a local
+        session costs nothing to open: no slot)."""
+        if host.is_local:
+            return await self.open(host)
+        async with self._connect_slots:
+            self.handshakes += 1
+            self.max_handshakes = max(self.max_handshakes, self.handshakes)
+            try:
+                return await self.open(host)
+            finally:
+                self.handshakes -= 1
 
     @contextlib.asynccontextmanager
     async def session(self, host: InventoryHost) -> AsyncIterator[tuple[HostSession, bool]]:
@@ -90,7 +109,7 @@ class SessionPool:
         if ws and ws.session is not None and not ws.session.closed:
             yield ws.session, True
             return
-        s = await self.open(host)
+        s = await self._open_cold(host)
         try:
             yield s, False
         finally:
