@@ -37,9 +37,12 @@ async def ping(store: Store) -> None:
 class App:
     """One process's services over one store."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, *, serving: bool = False) -> None:
+        """`serving`: `hostsnap serve` (captures share the event loop with
+        Slack and alert intake, so their SSH handshakes are paced)."""
         self.settings = settings
         self.store = store
+        self.serving = serving
 
     @classmethod
     async def open(cls, settings: Settings) -> App:
@@ -62,7 +65,7 @@ class App:
     def pool(self) -> SessionPool:
         from bot.watch.sessions import SessionPool
 
-        return SessionPool(self.inventory)
+        return SessionPool(self.inventory, serving=self.serving)
 
     @cached_property
     def captures(self) -> CaptureService:

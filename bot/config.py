@@ -107,8 +107,10 @@ class CaptureSettings(BaseModel):
     timeouts: dict[str, float] = Field(default_factory=dict)
     #: new SSH connections (connect, key exchange, auth, SFTP) set up at once
     #: for captures: 20 handshakes at once hold the bot's event loop for the
-    #: fleet's first second, and webhooks wait behind them. Later ones queue (FIFO).
-    connect_concurrency: int = Field(default=2, ge=1, le=1000)
+    #: fleet's first second, and webhooks wait behind them. Later ones queue
+    #: (FIFO). None: 2 in `serve` (its loop also answers Slack and alerts),
+    #: `concurrency` on the command line (nothing else waits there)
+    connect_concurrency: int | None = Field(default=None, ge=1, le=1000)
     #: worker processes for capture analysis (None: one per CPU; 0: threads in
     #: the bot's process). The environment's HOSTSNAP_WORKERS overrides it.
     workers: int | None = Field(default=None, ge=0, le=256)

@@ -43,7 +43,7 @@ class SlackContext:
         self.metrics = metrics or Metrics()
         self.gate = gate or AckGate(self.metrics)
         #: the domain services, from the composition root (bot/app.py)
-        self.services = services or App(settings, store)
+        self.services = services or App(settings, store, serving=True)
         self.inventory = self.services.inventory
         self.captures = self.services.captures
         self.api = SlackApi(client, self.slack, self.metrics)

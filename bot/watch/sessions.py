@@ -62,8 +62,14 @@ def backoff_delay(failures: int, cap: float, rng: random.Random) -> float:
     return rng.uniform(top / 2, top)
 
 
+#: captures' SSH connections set up at once in `serve` when the config does not say
+SERVE_CONNECT_SLOTS = 2
+
+
 class SessionPool:
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, *, serving: bool = False) -> None:
+        """`serving`: in `hostsnap serve`, where captures share the event loop
+        with Slack acks and alert webhooks."""
         self.inventory = inventory
         self.warm_states: dict[str, WarmState] = {}
         watch = inventory.settings.watch
@@ -77,7 +83,10 @@ class SessionPool:
         #: bounds captures' new connections being set up (connect, key exchange,
         #: auth, SFTP): a fleet's handshakes all at once starve the event loop
         #: (webhooks waited 0.2 s+); the rest wait their turn, first come first
-        self._connect_slots = asyncio.Semaphore(inventory.settings.capture.connect_concurrency)
+        cs = inventory.settings.capture
+        self.connect_slots = cs.connect_concurrency or (
+            SERVE_CONNECT_SLOTS if serving else cs.concurrency)
+        self._connect_slots = asyncio.Semaphore(self.connect_slots)
         self.handshakes = 0  # captures' connections being set up now
         self.max_handshakes = 0  # the most there ever were at once
 

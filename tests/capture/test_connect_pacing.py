@@ -59,7 +59,23 @@ def test_capture_settings_are_checked(tmp_path: Path) -> None:
         load_settings(cfg)
     cfg.write_text("[capture]\nworkers = 0\n")
     s = load_settings(cfg)
-    assert (s.capture.connect_concurrency, s.capture.workers) == (2, 0)
+    assert (s.capture.connect_concurrency, s.capture.workers) == (None, 0)
+
+
+def test_handshakes_are_paced_where_the_bot_serves_not_on_the_command_line(
+        tmp_path: Path) -> None:
+    from bot.app import App
+    from bot.watch.sessions import SERVE_CONNECT_SLOTS
+
+    cfg = tmp_path / "hostsnap.toml"
+    cfg.write_text("[capture]\nconcurrency = 30\n")
+    s = load_settings(cfg)
+    # the pool needs no store: None stands for it
+    assert App(s, None, serving=True).pool.connect_slots == SERVE_CONNECT_SLOTS  # type: ignore[arg-type]
+    assert App(s, None).pool.connect_slots == 30  # type: ignore[arg-type]
+    cfg.write_text("[capture]\nconnect_concurrency = 5\n")  # said: everywhere
+    s = load_settings(cfg)
+    assert App(s, None, serving=True).pool.connect_slots == 5  # type: ignore[arg-type]
 
 
 def test_capture_workers_setting_and_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
