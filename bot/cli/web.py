@@ -118,6 +118,9 @@ async def serve(config: Path | None, snapshot_id: str | None, bind: str, port: i
             print(f"hostsnap pages: http://{host}:{bound}{path}?t={token}", flush=True)
             print("  one-time link, valid 1 h: the first browser to open it is signed in "
                   f"as {login}; Ctrl-C stops", flush=True)
+            if snapshot_id:  # its dumps parsed while the browser opens: a dump's
+                # explorer then opens from the kept page (as after a Slack summary)
+                core.snapshots.warm_dumps(await core.snapshots.find(path.removeprefix("/s/")))
             await stop.wait()
         finally:
             await runner.cleanup()
