@@ -16,6 +16,7 @@ from bot.store.service import Store
 if TYPE_CHECKING:
     from bot.access.journal import Journal
     from bot.alerts.history import AlertHistory
+    from bot.capture.jobs import JobKeeper
     from bot.capture.service import CaptureService
     from bot.inventory import Inventory
     from bot.snapshots.service import SnapshotService
@@ -104,3 +105,16 @@ class App:
         from bot.alerts.history import AlertHistory
 
         return AlertHistory(self.store, self.inventory)
+
+    @cached_property
+    def job_keeper(self) -> JobKeeper:
+        """Captures go through the job table shared with the other replicas
+        (`serve`), whose leases this keeps; alerts of a dead replica's
+        captures are released."""
+        from bot.alerts.recovery import release_interrupted
+        from bot.capture.jobs import CaptureJobs, JobKeeper
+
+        keeper = JobKeeper(CaptureJobs(self.store))
+        self.captures.jobs = keeper.jobs
+        keeper.on_interrupted.append(release_interrupted(self.store, self.settings.alerts))
+        return keeper

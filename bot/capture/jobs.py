@@ -15,8 +15,9 @@ Slack message following the capture); a job is not moved to an idle replica."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -218,3 +219,48 @@ async def _interrupt_snapshots(c: AsyncConnection, sids: Iterable[str], t: datet
 
 def _job(r: CaptureJobRow) -> Job:
     return Job(r.id, r.host, r.snapshot_id, r.owner, r.state, r.requested_by, r.error)
+
+
+#: told of jobs a sweep interrupted (their replica died): alerts to release,
+#: messages to update
+OnInterrupted = Callable[[list[Interrupted]], Awaitable[None]]
+
+
+class JobKeeper:
+    """This replica's part in the shared job table, every HEARTBEAT_S: renew
+    the leases of its jobs, interrupt those of dead replicas, and tell whoever
+    subscribed (`on_interrupted`) which ones."""
+
+    def __init__(self, jobs: CaptureJobs) -> None:
+        self.jobs = jobs
+        self.on_interrupted: list[OnInterrupted] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="capture-jobs")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await self.round()
+            except Exception:  # the database may be away: next round
+                log.exception("capture jobs: lease renewal or sweep failed")
+
+    async def round(self) -> list[Interrupted]:
+        """One renewal and sweep; the interrupted jobs, once told."""
+        await self.jobs.beat()
+        gone = await self.jobs.sweep()
+        for tell in self.on_interrupted if gone else ():
+            try:
+                await tell(gone)
+            except Exception:
+                log.exception("capture jobs: told of interrupted jobs, failed")
+        return gone

@@ -72,3 +72,35 @@ async def test_dead_replicas_job_interrupted_once_and_its_alert_captured_on_repe
     # and the host is free: a new request makes a new job
     again, joined = await survivors[0].enqueue("web-03")
     assert not joined and again.id != job.id
+
+
+async def test_a_replicas_keeper_releases_the_alerts_of_dead_replicas_jobs(
+        store: Store, tmp_path) -> None:
+    """As `serve` wires it (bot/app.py): the keeper's sweep interrupts the
+    job, the alerts domain releases its alert, the interface is told."""
+    from bot.app import App
+    from bot.config import Settings
+
+    dead = CaptureJobs(store, owner="gone:1", lease_s=0.0)
+    job, _ = await dead.enqueue("web-03", trigger="alert")
+    assert await dead.take(job.id)
+    await store.create_snapshot("web-03", snapshot_id=job.snapshot_id)
+    ledger = Ledger(store)
+    alert = Alert("hostsnap", "firing", "fp-web-03", "2026-12-04T23:00:00Z", None, None,
+                  {"alertname": "HostThreadsNearLimit", "instance": "web-03"})
+    rid = (await ledger.intake([alert])).new[alert.key].id
+    await ledger.finish([Result(rid, "capturing", "capturing web-03", "web-03")])
+    await ledger.set_snapshot(rid, job.snapshot_id)
+
+    keeper = App(Settings(database_url=str(store.engine.url)), store).job_keeper
+    told: list[list[str]] = []
+
+    async def interface(gone: list) -> None:
+        told.append([g.snapshot_id for g in gone])
+
+    keeper.on_interrupted.append(interface)
+    assert [g.job_id for g in await keeper.round()] == [job.id]
+    (row,) = await ledger.rows(id=rid)
+    assert (row.outcome, row.detail) == ("capture_failed", f"interrupted: {DEAD_OWNER}")
+    assert told == [[job.snapshot_id]]
+    assert await keeper.round() == [] and len(told) == 1  # told once

@@ -10,8 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bot.alerts.ledger import Ledger
-from bot.capture.jobs import DEAD_OWNER, HEARTBEAT_S, CaptureJobs
+from bot.capture.jobs import Interrupted
 from bot.capture.progress import JOINED, CaptureOutcome, OnProgress, ProgressEvent
 from bot.inventory import InventoryError, InventoryHost
 from bot.render import slack as render
@@ -46,7 +45,6 @@ class CaptureHandlers(Handlers):
         #: a burst of the same `/snapshot @web` follows the one message already
         #: there instead of adding a message (and a thread of hosts) per command
         self._fleets: set[FleetKey] = set()
-        self._jobs: asyncio.Task[None] | None = None
         self._telling: asyncio.Task[None] | None = None
 
     async def capture(self, origin: Origin, targets: list[str]) -> None:
@@ -277,49 +275,24 @@ class CaptureHandlers(Handlers):
 
     # -- the job queue shared with the other replicas ---------------------------------
     def start_jobs(self) -> None:
-        """Captures go through the shared job table from now on; this replica
-        renews its jobs' leases and interrupts those of dead replicas."""
-        self.bot.captures.jobs = CaptureJobs(self.bot.store)
-        self._jobs = asyncio.create_task(self._run_jobs(), name="capture-jobs")
+        """Captures go through the shared job table from now on (the capture
+        domain keeps the leases); what Slack adds: the messages of captures a
+        dead replica left say so."""
+        keeper = self.bot.services.job_keeper
+        keeper.on_interrupted.append(self._interrupted)
+        keeper.start()
 
     async def stop_jobs(self) -> None:
-        for t in (self._jobs, self._telling):
-            if t is not None:
-                t.cancel()
-                await asyncio.gather(t, return_exceptions=True)
+        await self.bot.services.job_keeper.stop()
+        if self._telling is not None:
+            self._telling.cancel()
+            await asyncio.gather(self._telling, return_exceptions=True)
 
-    async def _run_jobs(self) -> None:
-        jobs = self.bot.captures.jobs
-        assert jobs is not None
-        while True:
-            await asyncio.sleep(HEARTBEAT_S)
-            try:
-                await jobs.beat()
-                gone = await jobs.sweep()
-            except Exception:  # the database may be away: next round
-                log.exception("capture jobs: lease renewal or sweep failed")
-                continue
-            if gone:
-                await self._release_alerts([g.snapshot_id for g in gone])
-                if self._telling is None or self._telling.done():
-                    # apart from the heartbeat: Slack may be slow, leases may not wait
-                    self._telling = asyncio.create_task(self._tell_interrupted(),
-                                                        name="capture-jobs-tell")
-
-    async def _release_alerts(self, snapshot_ids: list[str]) -> None:
-        """Alerts whose capture died with its replica: captured again on their
-        next repeat (after retry_failed_after, as any failed capture)."""
-        a = self.bot.settings.alerts
-        try:
-            n = await Ledger(self.bot.store).interrupted(
-                snapshot_ids, min(a.retry_failed_after, a.cooldown),
-                f"interrupted: {DEAD_OWNER}")
-        except Exception:
-            log.exception("capture jobs: alerts of interrupted captures not released")
-            return
-        if n:
-            log.warning("%d alert%s left capturing by a stopped replica: captured again on "
-                        "the next repeat", n, "s" if n != 1 else "")
+    async def _interrupted(self, _: list[Interrupted]) -> None:
+        if self._telling is None or self._telling.done():
+            # apart from the keeper: Slack may be slow, leases may not wait
+            self._telling = asyncio.create_task(self._tell_interrupted(),
+                                                name="capture-jobs-tell")
 
     async def _tell_interrupted(self) -> None:
         """The interrupted captures' messages (in any channel, asked on any
