@@ -218,7 +218,7 @@ async def run_mode(mode: str, fake: FakeSlack, hosts: list[HostEntry], tmp: Path
     db = fresh_pg(pg) if pg else f"sqlite+aiosqlite:///{tmp}/{mode}.db"
     env = {"BENCH_AM_TOKEN": TOKEN, "HOSTSNAP_WORKERS": "0" if mode == "threads" else ""}
     bot = BotProcess(bot_settings(fake, db, hosts, connect), env)
-    port = await bot.start()
+    port = (await bot.start()).port
     fake.events_url = f"http://127.0.0.1:{port}/slack/events"
     try:
         # warm-up: one capture (connections, imports, the worker pool started)

@@ -22,7 +22,6 @@ import asyncio
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.config import CaptureSettings, Settings
 from bot.settings.slack import AuthzRule, SlackSettings
 from tests.fakeslack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
+from tests.serveproc import ServeProcess, serve_child
 
 PG = os.environ.get("HOSTSNAP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 COLLECTORS = ["limits", "memory", "network"]
@@ -53,35 +53,18 @@ def settings(fake: FakeSlack, db: str) -> Settings:
     )
 
 
-class Replica:
+class Replica(ServeProcess):
     def __init__(self, s: Settings, hosts: int) -> None:
-        self.env = {**os.environ, "BENCH_SETTINGS": s.model_dump_json(),
-                    "BENCH_HOSTS": str(hosts)}
-        self.proc: asyncio.subprocess.Process | None = None
-        self.url = ""
+        super().__init__(s, [__file__, "--child"], {"BENCH_HOSTS": str(hosts)})
 
-    async def start(self) -> Replica:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--child", env=self.env, stdout=asyncio.subprocess.PIPE)
-        assert self.proc.stdout is not None
-        port = int((await asyncio.wait_for(self.proc.stdout.readline(), 60)).strip())
-        self.url = f"http://127.0.0.1:{port}/slack/events"
-        return self
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
 
     def cpu_s(self) -> float:
         """CPU seconds this replica has used (user + system)."""
-        assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 30)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
 
 
 async def send(http: aiohttp.ClientSession, fake: FakeSlack, r: Replica, host: str,
@@ -173,7 +156,6 @@ async def main() -> None:
 async def child() -> None:
     """One replica: `serve` with HOSTS pseudo-hosts local-000... (this machine)."""
     from bot.inventory import Inventory, InventoryHost
-    from bot.slack.serve import Running, serve
 
     hosts = int(os.environ["BENCH_HOSTS"])
     base_init = Inventory.__init__
@@ -184,15 +166,7 @@ async def child() -> None:
             self.hosts[f"local-{i:03d}"] = InventoryHost(f"local-{i:03d}", "local")
 
     Inventory.__init__ = init  # type: ignore[method-assign,assignment]
-    s = Settings.model_validate_json(os.environ["BENCH_SETTINGS"])
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-
-    def ready(r: Running) -> None:
-        sys.stdout.write(f"{r.port}\n")
-        sys.stdout.flush()
-
-    await serve(s, stop, ready)
+    await serve_child()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from bot.slack.posts import AWAITING, DONE, PENDING, RUNNING, Posts
 from bot.store.models import FleetPostRow, SlackPostRow
 from bot.store.service import Store
 from tests.fakeslack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
+from tests.serveproc import stop_process
 from tests.slack.conftest import summary_of
 from tests.slack.test_cli_serve import free_port
 
@@ -82,13 +83,7 @@ class Serve:
             await asyncio.wait_for(self.proc.wait(), 10)
 
     async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 30)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        await stop_process(self.proc)
 
 
 async def rows(store: Store) -> tuple[list[FleetPostRow], list[SlackPostRow]]:
