@@ -21,7 +21,7 @@ from bot.capture.progress import JOINED, CaptureOutcome, OnProgress, ProgressEve
 from bot.capture.queue import CaptureQueue
 from bot.config import Settings
 from bot.inventory import Inventory, InventoryHost
-from bot.store.faults import from_database, unavailable
+from bot.store.faults import first_line, from_database, unavailable
 from bot.store.service import Store
 from bot.store.views import SnapshotView
 from bot.watch.sessions import SessionPool
@@ -34,12 +34,6 @@ log = logging.getLogger(__name__)
 
 #: seconds between looks at a job another replica runs
 FOLLOW_POLL_S = 0.5
-
-
-def _short(e: BaseException) -> str:
-    """The driver's first line, without SQLAlchemy's SQL and background link."""
-    text = str(getattr(e, "orig", None) or e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:200]
 
 
 class CaptureService:
@@ -236,10 +230,10 @@ class CaptureService:
                                           deadline_s=deadline_s or cs.deadline, queue=queue)
             except Exception as e:
                 if unavailable(e):
-                    why = f"database unavailable ({_short(e)}): not saved"
+                    why = f"database unavailable ({first_line(e)}): not saved"
                 elif from_database(e):
                     log.exception("capture of %s not saved", h.name)
-                    why = (f"the database refused to save it ({_short(e)}); details in "
+                    why = (f"the database refused to save it ({first_line(e)}); details in "
                            "hostsnap's log")
                 else:
                     log.exception("capture of %s failed", h.name)

@@ -97,3 +97,10 @@ def _forget(task: asyncio.Task[Any]) -> None:
     _cleaning.discard(task)
     if not task.cancelled():
         task.exception()  # retrieved: an error while unwinding is not "never retrieved"
+
+
+def first_line(e: BaseException) -> str:
+    """The driver's own message, first line: without SQLAlchemy's SQL and
+    background link, fit for a one-line error."""
+    msg = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return msg[0][:200] if msg else type(e).__name__

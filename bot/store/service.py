@@ -25,6 +25,7 @@ from bot.store.db import (
     normalize_url,
     upgrade,
 )
+from bot.store.faults import first_line
 from bot.store.ids import LENGTH as ID_LENGTH
 from bot.store.ids import is_id_prefix, new_id
 from bot.store.models import (
@@ -117,7 +118,7 @@ class Store:
             await engine.dispose()
             safe = normalize_url(url).split("@")[-1]  # never print a password
             why = (f"no answer within {timeout:g} s (database_timeout)"
-                   if isinstance(e, TimeoutError) else _short(e))
+                   if isinstance(e, TimeoutError) else first_line(e))
             raise DatabaseError(f"database unreachable ({safe}): {why}") from e
         return cls(engine, timeout)
 
@@ -478,8 +479,3 @@ def _summary_fields(row: SnapshotRow, findings: list[Finding]) -> dict[str, Any]
         critical=sum(1 for f in findings if f.severity is Severity.CRITICAL),
         headline=findings[0].title if findings else "",
     )
-
-
-def _short(e: BaseException) -> str:
-    msg = str(getattr(e, "orig", None) or e).strip().splitlines()
-    return msg[0][:200] if msg else type(e).__name__
